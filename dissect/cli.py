@@ -1,0 +1,214 @@
+"""Command line: argument parsing and wiring only.
+
+``nlshark -r FILE`` prints one summary line per netlink message; ``-V`` the
+annotated tree, ``-x`` the tree with each node's bytes plus a hex dump,
+``-T json|jsonl`` machine-readable trees; ``-G families|fields`` the
+catalogues.  Errors about the input are one line on stderr and a non-zero
+exit status (2 for unusable input, 1 for a capture cut short after its
+complete frames were shown).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Iterator
+from typing import IO
+
+from . import __version__
+from .api import prescan_genl
+from .capture import CaptureError, TruncatedCaptureError, open_capture
+from .core.netlink import Frame, Session
+from .render import text as tr
+from .render.json import JsonDocumentWriter, write_jsonl
+from .schema import Registry
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="nlshark", description="Dissect Linux netlink captures (nlmon, LINKTYPE_NETLINK)."
+    )
+    p.add_argument(
+        "-r",
+        "--read-file",
+        metavar="FILE",
+        help="capture file to read (pcap or pcapng; '-' for stdin)",
+    )
+    p.add_argument(
+        "-V",
+        dest="verbose",
+        action="store_true",
+        help="print the full annotated tree of every message",
+    )
+    p.add_argument(
+        "-x",
+        dest="hex",
+        action="store_true",
+        help="print the tree with each node's bytes, plus a hex dump of each frame",
+    )
+    p.add_argument(
+        "-T", dest="format", choices=["text", "json", "jsonl"], default="text", help="output format"
+    )
+    p.add_argument("-c", dest="count", type=int, metavar="N", help="stop after N frames")
+    p.add_argument(
+        "-G", dest="glossary", choices=["families", "fields"], help="print a catalogue and exit"
+    )
+    p.add_argument(
+        "--byte-order",
+        choices=["auto", "little", "big"],
+        default="auto",
+        help="byte order of the netlink data (default: guessed per capture)",
+    )
+    p.add_argument(
+        "--genl",
+        action="append",
+        default=[],
+        metavar="NAME=ID",
+        help="name a generic netlink family id (repeatable)",
+    )
+    p.add_argument(
+        "--plugin-dir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also load family specs (YNL YAML) from DIR",
+    )
+    p.add_argument(
+        "--no-prescan",
+        action="store_true",
+        help="do not read the file twice to learn generic netlink ids used before their lookup",
+    )
+    p.add_argument(
+        "--color",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="colour output (auto: on a terminal, unless NO_COLOR is set)",
+    )
+    p.add_argument("--version", action="version", version=f"nlshark {__version__}")
+    return p
+
+
+def _use_color(choice: str, stream: IO[str]) -> bool:
+    if choice == "always":
+        return True
+    if choice == "never" or os.environ.get("NO_COLOR"):
+        return False
+    return stream.isatty()
+
+
+def _parse_genl(items: list[str]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for item in items:
+        name, sep, num = item.partition("=")
+        try:
+            fid = int(num, 0)
+        except ValueError:
+            fid = -1
+        if not sep or not name or fid < 0 or fid > 0xFFFF:
+            raise SystemExit(f"nlshark: --genl expects NAME=ID (e.g. ethtool=20), got {item!r}")
+        out[fid] = name
+    return out
+
+
+def _frames(path: str, session: Session, count: int | None) -> Iterator[Frame]:
+    with open_capture(path) as reader:
+        for raw in reader:
+            if count is not None and raw.number > count:
+                return
+            f = session.decode(raw.data, raw.linktype, raw.number, raw.ts_ns, raw.orig_len)
+            f.comment = raw.comment
+            yield f
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except BrokenPipeError:
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        except OSError:
+            pass
+        return 0
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    out = sys.stdout
+    registry = Registry.default(args.plugin_dir)
+    for err in registry.errors:
+        print(f"nlshark: warning: spec not loaded: {err}", file=sys.stderr)
+    if args.glossary:
+        from .schema.catalog import write_families, write_fields
+
+        (write_families if args.glossary == "families" else write_fields)(registry, out)
+        return 0
+    if not args.read_file:
+        print("nlshark: nothing to read: give a capture with -r FILE (see --help)", file=sys.stderr)
+        return 2
+    bo = None if args.byte_order == "auto" else args.byte_order
+    session = Session(registry, bo)
+    session.genl_overrides = _parse_genl(args.genl)
+    style = tr.Style(_use_color(args.color, out))
+    status = 0
+    try:
+        if not args.no_prescan and args.read_file != "-":
+            session.genl_names.update(prescan_genl(args.read_file, registry, bo))
+        frames = _frames(args.read_file, session, args.count)
+        if args.format == "jsonl":
+            write_jsonl(frames, out)
+        elif args.format == "json":
+            doc = JsonDocumentWriter(
+                out, {"version": __version__, "file": os.path.basename(args.read_file)}
+            )
+            n = 0
+            try:
+                for f in frames:
+                    doc.write(f)
+                    n += 1
+            finally:
+                doc.close({"frames": n})
+        else:
+            _write_text(frames, out, style, args.verbose or args.hex, args.hex)
+    except TruncatedCaptureError as exc:
+        out.flush()
+        print(f"nlshark: {exc}", file=sys.stderr)
+        status = 1
+    except CaptureError as exc:
+        out.flush()
+        print(f"nlshark: {exc}", file=sys.stderr)
+        status = 2
+    except OSError as exc:
+        if isinstance(exc, BrokenPipeError):
+            raise
+        print(f"nlshark: {args.read_file}: {exc.strerror or exc}", file=sys.stderr)
+        status = 2
+    return status
+
+
+def _write_text(
+    frames: Iterator[Frame], out: IO[str], style: tr.Style, tree: bool, hex_bytes: bool
+) -> None:
+    t0: int | None = None
+    w = out.write
+    for f in frames:
+        if t0 is None:
+            t0 = f.ts_ns
+        if not tree:
+            if not f.messages:
+                w(tr.frame_line(f, t0, style) + "\n")
+            for m in f.messages:
+                w(tr.summary_line(m, t0, f.ts_ns, style) + "\n")
+            continue
+        for m in f.messages:
+            w(tr.summary_line(m, t0, f.ts_ns, style) + "\n")
+        w("\n".join(tr.tree_lines(f.root, style, hex_bytes)) + "\n")
+        if hex_bytes:
+            w("\n".join(tr.hexdump(f.data)) + "\n")
+        w("\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,978 @@
+"""The attribute (TLV) engine.
+
+Netlink attributes are ``struct nlattr { u16 nla_len; u16 nla_type; }``
+followed by the payload, each padded to 4 bytes (NLA_ALIGN).  Two bits of
+``nla_type`` are flags: NLA_F_NESTED (0x8000) and NLA_F_NET_BYTEORDER
+(0x4000); the rest is the type (include/uapi/linux/netlink.h).
+
+`walk_attrs` walks one level of attributes with a table compiled from the
+schema (`CompiledAttrSet.by_type`: type number -> decoder).  Each decoder
+turns one attribute into a `Node`, recursing into nests through the same
+walk.  Nothing here raises on bad input: a short header, a length that runs
+past the parent, a payload of the wrong size, non-zero padding or an unknown
+type become nodes with notes (groups ``malformed`` and ``undecoded``) and
+the walk goes on with the next sibling where the lengths allow it.
+
+Decoders are small classes with one `decode` method; the compiler creates
+them once per (spec, byte order, field path) so the hot loop does only a
+dict lookup, one `struct` call and one `Node` per attribute.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from .display import Formatter, hexbytes
+from .tree import ERROR, MALFORMED, NOTE, PROTOCOL, UNDECODED, WARN, Node
+
+NLA_F_NESTED = 0x8000
+NLA_F_NET_BYTEORDER = 0x4000
+NLA_TYPE_MASK = 0x3FFF
+MAX_DEPTH = 24
+
+_ZERO4 = b"\0\0\0\0"
+
+
+class DecodeContext:
+    """Per-byte-order state shared by a walk (the nlattr header format)."""
+
+    __slots__ = ("hdr", "max_depth", "bo")
+
+    def __init__(self, bo: str = "<", max_depth: int = MAX_DEPTH) -> None:
+        self.bo = bo
+        self.hdr = struct.Struct(bo + "HH")
+        self.max_depth = max_depth
+
+
+# ---------------------------------------------------------------------------
+# Structs (fixed headers and struct payloads)
+
+
+class StructMember:
+    __slots__ = ("abbrev", "name", "offset", "size", "kind", "st", "fmt", "sub")
+
+    def __init__(
+        self,
+        abbrev: str,
+        name: str,
+        offset: int,
+        size: int,
+        kind: str,
+        st: struct.Struct | None,
+        fmt: Formatter | None,
+        sub: StructLayout | None = None,
+    ) -> None:
+        self.abbrev = abbrev
+        self.name = name
+        self.offset = offset
+        self.size = size
+        self.kind = kind  # "int", "bytes", "string", "pad", "struct"
+        self.st = st
+        self.fmt = fmt
+        self.sub = sub
+
+
+class StructLayout:
+    """A C struct: members at fixed offsets, decoded into child nodes."""
+
+    __slots__ = ("name", "abbrev", "size", "members", "whole", "int_members")
+
+    def __init__(self, name: str, abbrev: str, members: list[StructMember]) -> None:
+        self.name = name
+        self.abbrev = abbrev
+        self.members = members
+        self.size = max((m.offset + m.size for m in members), default=0)
+        # Fast path: one unpack for a struct made only of same-order integers.
+        self.whole: struct.Struct | None = None
+        self.int_members: list[StructMember] = []
+        ints = [m for m in members if m.kind == "int"]
+        orders = {m.st.format[0] for m in ints if m.st is not None}
+        if ints and len(orders) == 1 and all(m.kind in ("int", "pad") for m in members):
+            bo = orders.pop()
+            fmt = bo
+            pos = 0
+            for m in ints:
+                if m.offset > pos:
+                    fmt += f"{m.offset - pos}x"
+                assert m.st is not None
+                fmt += m.st.format[1:]
+                pos = m.offset + m.size
+            self.whole = struct.Struct(fmt)
+            self.int_members = ints
+
+    def decode_into(self, parent: Node, buf: bytes, off: int, avail: int, depth: int = 0) -> None:
+        """Add one child per member to `parent`; `avail` bytes are present."""
+        children = parent.children
+        if children is None:
+            children = parent.children = []
+        whole = self.whole
+        if whole is not None and avail >= whole.size:
+            vals = whole.unpack_from(buf, off)
+            for m, v in zip(self.int_members, vals):
+                children.append(Node(m.abbrev, m.name, off + m.offset, m.size, buf, v, m.fmt))
+        else:
+            for m in self.members:
+                if m.kind == "pad":
+                    continue
+                start = off + m.offset
+                if m.offset + m.size > avail:
+                    if m.offset < avail:
+                        n = Node(
+                            m.abbrev,
+                            m.name,
+                            start,
+                            avail - m.offset,
+                            buf,
+                            bytes(buf[start : off + avail]),
+                            hexbytes,
+                        )
+                        n.note(
+                            WARN,
+                            MALFORMED,
+                            f"{self.name}.{m.name} cut short: {avail - m.offset} of {m.size} bytes",
+                        )
+                        children.append(n)
+                    break
+                if m.kind == "int":
+                    assert m.st is not None
+                    v = m.st.unpack_from(buf, start)[0]
+                    children.append(Node(m.abbrev, m.name, start, m.size, buf, v, m.fmt))
+                elif m.kind == "string":
+                    raw = bytes(buf[start : start + m.size])
+                    s = raw.split(b"\0", 1)[0].decode("utf-8", "backslashreplace")
+                    children.append(Node(m.abbrev, m.name, start, m.size, buf, s, m.fmt))
+                elif m.kind == "struct" and m.sub is not None:
+                    n = Node(m.abbrev, m.name, start, m.size, buf)
+                    if depth < MAX_DEPTH:
+                        m.sub.decode_into(n, buf, start, m.size, depth + 1)
+                    children.append(n)
+                else:
+                    children.append(
+                        Node(
+                            m.abbrev,
+                            m.name,
+                            start,
+                            m.size,
+                            buf,
+                            bytes(buf[start : start + m.size]),
+                            m.fmt or hexbytes,
+                        )
+                    )
+        if avail < self.size:
+            parent.note(
+                WARN, MALFORMED, f"struct {self.name} needs {self.size} bytes, only {avail} present"
+            )
+
+
+# ---------------------------------------------------------------------------
+# Attribute sets and the walk
+
+
+class CompiledAttrSet:
+    """One attribute set compiled for one field path and byte order."""
+
+    __slots__ = ("name", "spec_name", "prefix", "cprefix", "by_type", "selectors", "by_name")
+
+    def __init__(self, name: str, spec_name: str, prefix: str, cprefix: str) -> None:
+        self.name = name
+        self.spec_name = spec_name
+        self.prefix = prefix  # field abbreviation prefix, e.g. "rtnl.link"
+        self.cprefix = cprefix  # constant prefix, e.g. "IFLA_"
+        self.by_type: dict[int, AttrDecoder] = {}
+        self.by_name: dict[str, AttrDecoder] = {}
+        # spec names of attributes other attributes select sub-messages by
+        self.selectors: frozenset[str] = frozenset()
+
+
+def unknown_attr(
+    cset: CompiledAttrSet | None,
+    buf: bytes,
+    off: int,
+    nla_len: int,
+    t: int,
+    nla_type: int,
+    ctx: DecodeContext,
+    depth: int,
+) -> Node:
+    prefix = cset.prefix if cset is not None else "netlink.attr"
+    node = Node(
+        f"{prefix}.unknown",
+        f"attribute type {t}",
+        off,
+        nla_len,
+        buf,
+        bytes(buf[off + 4 : off + nla_len]),
+        hexbytes,
+    )
+    where = f"set '{cset.name}' of {cset.spec_name}" if cset is not None else "this message"
+    if nla_type & NLA_F_NESTED and nla_len > 4 and depth < ctx.max_depth:
+        node.value = None
+        node.fmt = None
+        node.display = "(nested)"
+        walk_attrs(ctx, buf, off + 4, off + nla_len, None, node, depth + 1)
+    node.note(
+        NOTE,
+        UNDECODED,
+        f"attribute {t} is not known in {where}; {nla_len - 4} payload bytes shown raw",
+    )
+    return node
+
+
+def walk_attrs(
+    ctx: DecodeContext,
+    buf: bytes,
+    off: int,
+    end: int,
+    cset: CompiledAttrSet | None,
+    parent: Node,
+    depth: int,
+) -> None:
+    """Decode attributes in ``buf[off:end]`` as children of `parent`."""
+    children = parent.children
+    if children is None:
+        children = parent.children = []
+    unpack = ctx.hdr.unpack_from
+    table = cset.by_type if cset is not None else {}
+    selectors = cset.selectors if cset is not None else None
+    siblings: dict[str, Any] | None = {} if selectors else None
+    while off < end:
+        left = end - off
+        if left < 4:
+            n = Node(
+                "netlink.attr.trailer",
+                "trailing bytes",
+                off,
+                left,
+                buf,
+                bytes(buf[off:end]),
+                hexbytes,
+            )
+            if bytes(buf[off:end]).strip(b"\0"):
+                n.note(WARN, MALFORMED, f"{left} trailing bytes, too short for an attribute header")
+            else:
+                n.note(NOTE, MALFORMED, f"{left} zero bytes after the last attribute")
+            children.append(n)
+            return
+        nla_len, nla_type = unpack(buf, off)
+        if nla_len < 4:
+            n = Node(
+                "netlink.attr.bad", "bad attribute", off, left, buf, bytes(buf[off:end]), hexbytes
+            )
+            n.note(
+                ERROR,
+                MALFORMED,
+                f"nla_len {nla_len} is less than the 4-byte header; {left} bytes not decoded",
+            )
+            children.append(n)
+            return
+        cut = 0
+        if nla_len > left:
+            cut = nla_len - left
+            nla_len = left
+        t = nla_type & NLA_TYPE_MASK
+        dec = table.get(t)
+        if dec is None:
+            node = unknown_attr(cset, buf, off, nla_len, t, nla_type, ctx, depth)
+        else:
+            node = dec.decode(ctx, buf, off, nla_len, nla_type, depth, siblings)
+            if siblings is not None and dec.spec_name in selectors:  # type: ignore[operator]
+                siblings[dec.spec_name] = dec.selector_key(node.value)
+        children.append(node)
+        if cut:
+            node.note(
+                ERROR,
+                MALFORMED,
+                f"nla_len {nla_len + cut} runs {cut} bytes past the end of its parent",
+            )
+            return
+        nxt = off + ((nla_len + 3) & ~3)
+        if nxt > end:
+            # The last attribute may lack its padding (nlmsg_len need not be aligned).
+            return
+        if nxt != off + nla_len and buf[off + nla_len : nxt] != _ZERO4[: nxt - off - nla_len]:
+            node.note(NOTE, MALFORMED, "non-zero padding after the attribute")
+        off = nxt
+
+
+# ---------------------------------------------------------------------------
+# Decoders
+
+
+class AttrDecoder:
+    """Base: an attribute shown as raw bytes with a display formatter."""
+
+    __slots__ = ("abbrev", "name", "spec_name", "fmt", "enum_names")
+
+    def __init__(
+        self, abbrev: str, name: str, spec_name: str, fmt: Formatter | None = None
+    ) -> None:
+        self.abbrev = abbrev
+        self.name = name
+        self.spec_name = spec_name
+        self.fmt = fmt
+        self.enum_names: dict[int, str] | None = None
+
+    def selector_key(self, value: Any) -> str:
+        if self.enum_names is not None and isinstance(value, int):
+            return self.enum_names.get(value, str(value))
+        return str(value)
+
+    def decode(
+        self,
+        ctx: DecodeContext,
+        buf: bytes,
+        off: int,
+        nla_len: int,
+        nla_type: int,
+        depth: int,
+        siblings: dict[str, Any] | None,
+    ) -> Node:
+        return Node(
+            self.abbrev,
+            self.name,
+            off,
+            nla_len,
+            buf,
+            bytes(buf[off + 4 : off + nla_len]),
+            self.fmt or hexbytes,
+        )
+
+
+class BinaryAttr(AttrDecoder):
+    __slots__ = ("min_len", "max_len", "exact_len")
+
+    def __init__(
+        self,
+        abbrev: str,
+        name: str,
+        spec_name: str,
+        fmt: Formatter | None,
+        exact_len: int | None = None,
+        min_len: int | None = None,
+        max_len: int | None = None,
+    ) -> None:
+        super().__init__(abbrev, name, spec_name, fmt or hexbytes)
+        self.exact_len = exact_len
+        self.min_len = min_len
+        self.max_len = max_len
+
+    def decode(
+        self,
+        ctx: DecodeContext,
+        buf: bytes,
+        off: int,
+        nla_len: int,
+        nla_type: int,
+        depth: int,
+        siblings: dict[str, Any] | None,
+    ) -> Node:
+        node = Node(
+            self.abbrev, self.name, off, nla_len, buf, bytes(buf[off + 4 : off + nla_len]), self.fmt
+        )
+        plen = nla_len - 4
+        if self.exact_len is not None and plen != self.exact_len:
+            node.note(WARN, MALFORMED, f"{self.name} has {plen} bytes, expected {self.exact_len}")
+        elif self.min_len is not None and plen < self.min_len:
+            node.note(
+                WARN, MALFORMED, f"{self.name} has {plen} bytes, expected at least {self.min_len}"
+            )
+        elif self.max_len is not None and plen > self.max_len:
+            node.note(
+                WARN, MALFORMED, f"{self.name} has {plen} bytes, expected at most {self.max_len}"
+            )
+        return node
+
+
+class PadAttr(AttrDecoder):
+    __slots__ = ()
+
+
+class ScalarAttr(AttrDecoder):
+    """u8..u64 / s8..s64 with a fixed size."""
+
+    __slots__ = ("size", "st", "st_net")
+
+    def __init__(
+        self, abbrev: str, name: str, spec_name: str, fmt: Formatter | None, st: struct.Struct
+    ) -> None:
+        super().__init__(abbrev, name, spec_name, fmt)
+        self.st = st
+        self.size = st.size
+        self.st_net = struct.Struct(">" + st.format[1:])
+
+    def decode(
+        self,
+        ctx: DecodeContext,
+        buf: bytes,
+        off: int,
+        nla_len: int,
+        nla_type: int,
+        depth: int,
+        siblings: dict[str, Any] | None,
+    ) -> Node:
+        plen = nla_len - 4
+        size = self.size
+        st = self.st_net if nla_type & NLA_F_NET_BYTEORDER else self.st
+        if plen == size:
+            return Node(
+                self.abbrev, self.name, off, nla_len, buf, st.unpack_from(buf, off + 4)[0], self.fmt
+            )
+        if plen > size:
+            node = Node(
+                self.abbrev, self.name, off, nla_len, buf, st.unpack_from(buf, off + 4)[0], self.fmt
+            )
+            node.note(
+                WARN,
+                MALFORMED,
+                f"{self.name} is {plen} bytes, expected {size}; the first {size} were decoded",
+            )
+            return node
+        node = Node(
+            self.abbrev, self.name, off, nla_len, buf, bytes(buf[off + 4 : off + nla_len]), hexbytes
+        )
+        node.note(
+            WARN, MALFORMED, f"{self.name} is {plen} bytes, too short for a {size * 8}-bit value"
+        )
+        return node
+
+
+class VarIntAttr(AttrDecoder):
+    """YNL uint/sint: 4 or 8 bytes on the wire (nla_put_uint)."""
+
+    __slots__ = ("signed", "bo")
+
+    def __init__(
+        self, abbrev: str, name: str, spec_name: str, fmt: Formatter | None, signed: bool, bo: str
+    ) -> None:
+        super().__init__(abbrev, name, spec_name, fmt)
+        self.signed = signed
+        self.bo = "big" if bo == ">" else "little"
+
+    def decode(
+        self,
+        ctx: DecodeContext,
+        buf: bytes,
+        off: int,
+        nla_len: int,
+        nla_type: int,
+        depth: int,
+        siblings: dict[str, Any] | None,
+    ) -> Node:
+        plen = nla_len - 4
+        raw = bytes(buf[off + 4 : off + nla_len])
+        bo = "big" if nla_type & NLA_F_NET_BYTEORDER else self.bo
+        if plen in (1, 2, 4, 8):
+            node = Node(
+                self.abbrev,
+                self.name,
+                off,
+                nla_len,
+                buf,
+                int.from_bytes(raw, bo, signed=self.signed),
+                self.fmt,
+            )  # type: ignore[arg-type]
+            if plen not in (4, 8):
+                node.note(
+                    NOTE,
+                    MALFORMED,
+                    f"{self.name} is {plen} bytes; variable-width integers are 4 or 8",
+                )
+            return node
+        node = Node(self.abbrev, self.name, off, nla_len, buf, raw, hexbytes)
+        node.note(
+            WARN, MALFORMED, f"{self.name} is {plen} bytes; a variable-width integer is 4 or 8"
+        )
+        return node
+
+
+class FlagAttr(AttrDecoder):
+    __slots__ = ()
+
+    def decode(
+        self,
+        ctx: DecodeContext,
+        buf: bytes,
+        off: int,
+        nla_len: int,
+        nla_type: int,
+        depth: int,
+        siblings: dict[str, Any] | None,
+    ) -> Node:
+        if nla_len == 4:
+            node = Node(self.abbrev, self.name, off, nla_len, buf, True, None)
+            node.display = "(set)"
+            return node
+        payload = bytes(buf[off + 4 : off + nla_len])
+        value = int.from_bytes(payload, "little") if len(payload) <= 8 else payload
+        node = Node(self.abbrev, self.name, off, nla_len, buf, value, None)
+        node.note(
+            NOTE,
+            PROTOCOL,
+            f"{self.name} is declared a flag (no payload) but carries {len(payload)} bytes"
+            f" ({payload.hex()}); shown as their value, the spec is probably wrong",
+        )
+        return node
+
+
+class StringAttr(AttrDecoder):
+    __slots__ = ("max_len",)
+
+    def __init__(
+        self,
+        abbrev: str,
+        name: str,
+        spec_name: str,
+        fmt: Formatter | None = None,
+        max_len: int | None = None,
+    ) -> None:
+        super().__init__(abbrev, name, spec_name, fmt)
+        self.max_len = max_len
+
+    def decode(
+        self,
+        ctx: DecodeContext,
+        buf: bytes,
+        off: int,
+        nla_len: int,
+        nla_type: int,
+        depth: int,
+        siblings: dict[str, Any] | None,
+    ) -> Node:
+        raw = bytes(buf[off + 4 : off + nla_len])
+        nul = raw.find(b"\0")
+        if nul < 0:
+            node = Node(
+                self.abbrev,
+                self.name,
+                off,
+                nla_len,
+                buf,
+                raw.decode("utf-8", "backslashreplace"),
+                self.fmt,
+            )
+            if raw:
+                node.note(NOTE, PROTOCOL, "string is not NUL-terminated")
+            return node
+        node = Node(
+            self.abbrev,
+            self.name,
+            off,
+            nla_len,
+            buf,
+            raw[:nul].decode("utf-8", "backslashreplace"),
+            self.fmt,
+        )
+        if nul != len(raw) - 1:
+            extra = raw[nul + 1 :]
+            if extra.strip(b"\0"):
+                node.note(
+                    WARN, MALFORMED, f"{len(extra)} bytes after the terminating NUL, not all zero"
+                )
+            else:
+                node.note(NOTE, PROTOCOL, f"{len(extra)} extra NUL bytes after the string")
+        return node
+
+
+class StructAttr(AttrDecoder):
+    """A binary attribute that holds a C struct (or an array of them)."""
+
+    __slots__ = ("layout",)
+
+    def __init__(self, abbrev: str, name: str, spec_name: str, layout: StructLayout) -> None:
+        super().__init__(abbrev, name, spec_name, None)
+        self.layout = layout
+
+    def decode(
+        self,
+        ctx: DecodeContext,
+        buf: bytes,
+        off: int,
+        nla_len: int,
+        nla_type: int,
+        depth: int,
+        siblings: dict[str, Any] | None,
+    ) -> Node:
+        node = Node(self.abbrev, self.name, off, nla_len, buf)
+        plen = nla_len - 4
+        lay = self.layout
+        size = lay.size
+        if size and plen > size and plen % size == 0:
+            node.children = []
+            for i in range(plen // size):
+                el = Node(self.abbrev, f"[{i}]", off + 4 + i * size, size, buf)
+                lay.decode_into(el, buf, off + 4 + i * size, size, depth + 1)
+                node.children.append(el)
+            node.display = f"{plen // size} x struct {lay.name}"
+            return node
+        lay.decode_into(node, buf, off + 4, plen, depth + 1)
+        node.display = f"struct {lay.name}"
+        if plen > size:
+            node.note(
+                NOTE,
+                MALFORMED,
+                f"{plen - size} bytes after struct {lay.name} ({size} bytes) not decoded",
+            )
+        return node
+
+
+class ArrayAttr(AttrDecoder):
+    """A binary attribute holding an array of integers (``sub-type``)."""
+
+    __slots__ = ("st", "elem_fmt", "index_names", "index_base")
+
+    def __init__(
+        self,
+        abbrev: str,
+        name: str,
+        spec_name: str,
+        st: struct.Struct,
+        elem_fmt: Formatter | None,
+        index_names: dict[int, str] | None,
+        index_base: int = 0,
+    ) -> None:
+        super().__init__(abbrev, name, spec_name, None)
+        self.st = st
+        self.elem_fmt = elem_fmt
+        self.index_names = index_names
+        self.index_base = index_base
+
+    def decode(
+        self,
+        ctx: DecodeContext,
+        buf: bytes,
+        off: int,
+        nla_len: int,
+        nla_type: int,
+        depth: int,
+        siblings: dict[str, Any] | None,
+    ) -> Node:
+        node = Node(self.abbrev, self.name, off, nla_len, buf)
+        size = self.st.size
+        plen = nla_len - 4
+        n = plen // size
+        names = self.index_names
+        base = self.index_base
+        abbrev = self.abbrev
+        fmt = self.elem_fmt
+        kids = []
+        for i, (v,) in enumerate(self.st.iter_unpack(buf[off + 4 : off + 4 + n * size])):
+            nm = names.get(i + base) if names else None
+            kids.append(Node(abbrev, nm or f"[{i + base}]", off + 4 + i * size, size, buf, v, fmt))
+        node.children = kids
+        node.display = f"{n} x {size * 8}-bit"
+        if plen % size:
+            node.note(
+                WARN, MALFORMED, f"{plen % size} bytes left over after {n} elements of {size} bytes"
+            )
+        return node
+
+
+class NestAttr(AttrDecoder):
+    """A nested attribute set, compiled on first use (sets may recurse)."""
+
+    __slots__ = ("_target", "_resolve")
+
+    def __init__(
+        self, abbrev: str, name: str, spec_name: str, resolve: Callable[[], CompiledAttrSet | None]
+    ) -> None:
+        super().__init__(abbrev, name, spec_name, None)
+        self._target: CompiledAttrSet | None = None
+        self._resolve: Callable[[], CompiledAttrSet | None] | None = resolve
+
+    @property
+    def target(self) -> CompiledAttrSet | None:
+        if self._resolve is not None:
+            self._target = self._resolve()
+            self._resolve = None
+        return self._target
+
+    def decode(
+        self,
+        ctx: DecodeContext,
+        buf: bytes,
+        off: int,
+        nla_len: int,
+        nla_type: int,
+        depth: int,
+        siblings: dict[str, Any] | None,
+    ) -> Node:
+        node = Node(self.abbrev, self.name, off, nla_len, buf)
+        if depth >= ctx.max_depth:
+            node.value = bytes(buf[off + 4 : off + nla_len])
+            node.fmt = hexbytes
+            node.note(
+                WARN, MALFORMED, f"nesting deeper than {ctx.max_depth} levels; not decoded further"
+            )
+            return node
+        node.display = ""
+        walk_attrs(ctx, buf, off + 4, off + nla_len, self.target, node, depth + 1)
+        return node
+
+
+class _AnyKey(dict):  # type: ignore[type-arg]
+    """A lookup table that answers every key with one decoder."""
+
+    def __init__(self, dec: AttrDecoder) -> None:
+        super().__init__()
+        self.dec = dec
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return self.dec
+
+
+def _index_set(name: str, abbrev: str, element: AttrDecoder) -> CompiledAttrSet:
+    cset = CompiledAttrSet(name, "", abbrev, "")
+    cset.by_type = _AnyKey(element)
+    return cset
+
+
+class _IndexedElement(AttrDecoder):
+    """One element of an indexed array: named by its index, decoded by `inner`."""
+
+    __slots__ = ("inner",)
+
+    def __init__(self, inner: AttrDecoder) -> None:
+        super().__init__(inner.abbrev, inner.name, inner.spec_name, inner.fmt)
+        self.inner = inner
+
+    def decode(
+        self,
+        ctx: DecodeContext,
+        buf: bytes,
+        off: int,
+        nla_len: int,
+        nla_type: int,
+        depth: int,
+        siblings: dict[str, Any] | None,
+    ) -> Node:
+        node = self.inner.decode(ctx, buf, off, nla_len, nla_type, depth, siblings)
+        node.name = f"[{nla_type & NLA_TYPE_MASK}]"
+        return node
+
+
+class IndexedArrayAttr(AttrDecoder):
+    """Attributes whose types are array indexes; each holds `element`."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, abbrev: str, name: str, spec_name: str, element: AttrDecoder) -> None:
+        super().__init__(abbrev, name, spec_name, None)
+        self.items = _index_set(name, abbrev, _IndexedElement(element))
+
+    def decode(
+        self,
+        ctx: DecodeContext,
+        buf: bytes,
+        off: int,
+        nla_len: int,
+        nla_type: int,
+        depth: int,
+        siblings: dict[str, Any] | None,
+    ) -> Node:
+        node = Node(self.abbrev, self.name, off, nla_len, buf)
+        node.display = ""
+        if depth >= ctx.max_depth:
+            node.note(
+                WARN, MALFORMED, f"nesting deeper than {ctx.max_depth} levels; not decoded further"
+            )
+            return node
+        walk_attrs(ctx, buf, off + 4, off + nla_len, self.items, node, depth + 1)
+        return node
+
+
+class _TypeValueLevel(AttrDecoder):
+    """One level of a nest-type-value: the attribute type is a key."""
+
+    __slots__ = ("label", "below")
+
+    def __init__(
+        self, abbrev: str, label: str, below: Callable[[], CompiledAttrSet | None]
+    ) -> None:
+        super().__init__(abbrev, label, label, None)
+        self.label = label
+        self.below = below
+
+    def decode(
+        self,
+        ctx: DecodeContext,
+        buf: bytes,
+        off: int,
+        nla_len: int,
+        nla_type: int,
+        depth: int,
+        siblings: dict[str, Any] | None,
+    ) -> Node:
+        t = nla_type & NLA_TYPE_MASK
+        node = Node(self.abbrev, f"{self.label} {t}", off, nla_len, buf, t, None)
+        if depth >= ctx.max_depth:
+            node.note(
+                WARN, MALFORMED, f"nesting deeper than {ctx.max_depth} levels; not decoded further"
+            )
+            return node
+        walk_attrs(ctx, buf, off + 4, off + nla_len, self.below(), node, depth + 1)
+        return node
+
+
+class NestTypeValueAttr(AttrDecoder):
+    """YNL nest-type-value: levels of key attributes around a set."""
+
+    __slots__ = ("top",)
+
+    def __init__(
+        self, abbrev: str, name: str, spec_name: str, levels: list[str], inner: NestAttr
+    ) -> None:
+        super().__init__(abbrev, name, spec_name, None)
+        below: Callable[[], CompiledAttrSet | None] = lambda: inner.target  # noqa: E731
+        for label in reversed(levels):
+            lvl = _TypeValueLevel(f"{abbrev}.{label.replace('-', '_')}", label, below)
+            cset = _index_set(name, abbrev, lvl)
+            below = (lambda c: lambda: c)(cset)
+        self.top = below
+
+    def decode(
+        self,
+        ctx: DecodeContext,
+        buf: bytes,
+        off: int,
+        nla_len: int,
+        nla_type: int,
+        depth: int,
+        siblings: dict[str, Any] | None,
+    ) -> Node:
+        node = Node(self.abbrev, self.name, off, nla_len, buf)
+        node.display = ""
+        if depth >= ctx.max_depth:
+            node.note(
+                WARN, MALFORMED, f"nesting deeper than {ctx.max_depth} levels; not decoded further"
+            )
+            return node
+        walk_attrs(ctx, buf, off + 4, off + nla_len, self.top(), node, depth + 1)
+        return node
+
+
+class SubMessageAttr(AttrDecoder):
+    """Payload whose layout is chosen by a sibling (IFLA_INFO_DATA by IFLA_INFO_KIND)."""
+
+    __slots__ = ("selector", "formats", "resolve")
+
+    def __init__(
+        self,
+        abbrev: str,
+        name: str,
+        spec_name: str,
+        selector: str,
+        formats: set[str],
+        resolve: Callable[[str], tuple[StructLayout | None, CompiledAttrSet | None]],
+    ) -> None:
+        super().__init__(abbrev, name, spec_name, None)
+        self.selector = selector
+        self.formats = formats
+        self.resolve = resolve
+
+    def decode(
+        self,
+        ctx: DecodeContext,
+        buf: bytes,
+        off: int,
+        nla_len: int,
+        nla_type: int,
+        depth: int,
+        siblings: dict[str, Any] | None,
+    ) -> Node:
+        node = Node(self.abbrev, self.name, off, nla_len, buf)
+        key = siblings.get(self.selector) if siblings is not None else None
+        if key is None:
+            node.value = bytes(buf[off + 4 : off + nla_len])
+            node.fmt = hexbytes
+            node.note(
+                NOTE,
+                UNDECODED,
+                f"{self.name} not decoded: its selector '{self.selector}' did not come before it",
+            )
+            return node
+        if key not in self.formats:
+            node.value = bytes(buf[off + 4 : off + nla_len])
+            node.fmt = hexbytes
+            node.note(
+                NOTE,
+                UNDECODED,
+                f"{self.name} for '{self.selector}' = {key!r} is not known to the schema; {nla_len - 4} bytes shown raw",
+            )
+            return node
+        header, cset = self.resolve(key)
+        node.display = f"({key})"
+        if depth >= ctx.max_depth:
+            node.note(
+                WARN, MALFORMED, f"nesting deeper than {ctx.max_depth} levels; not decoded further"
+            )
+            return node
+        start = off + 4
+        end = off + nla_len
+        if header is not None:
+            hn = Node(
+                header.abbrev, f"struct {header.name}", start, min(header.size, end - start), buf
+            )
+            header.decode_into(hn, buf, start, end - start, depth + 1)
+            node.add(hn)
+            start += min((header.size + 3) & ~3, end - start)
+        if cset is not None:
+            walk_attrs(ctx, buf, start, end, cset, node, depth + 1)
+        elif start < end:
+            rest = Node(
+                f"{self.abbrev}.data",
+                "data",
+                start,
+                end - start,
+                buf,
+                bytes(buf[start:end]),
+                hexbytes,
+            )
+            node.add(rest)
+        return node
+
+
+class Bitfield32Attr(AttrDecoder):
+    """struct nla_bitfield32 { u32 value; u32 selector; }."""
+
+    __slots__ = ("st", "bits_fmt")
+
+    def __init__(
+        self, abbrev: str, name: str, spec_name: str, bo: str, bits_fmt: Formatter | None
+    ) -> None:
+        super().__init__(abbrev, name, spec_name, None)
+        self.st = struct.Struct(bo + "II")
+        self.bits_fmt = bits_fmt
+
+    def decode(
+        self,
+        ctx: DecodeContext,
+        buf: bytes,
+        off: int,
+        nla_len: int,
+        nla_type: int,
+        depth: int,
+        siblings: dict[str, Any] | None,
+    ) -> Node:
+        if nla_len - 4 != 8:
+            node = Node(
+                self.abbrev,
+                self.name,
+                off,
+                nla_len,
+                buf,
+                bytes(buf[off + 4 : off + nla_len]),
+                hexbytes,
+            )
+            node.note(WARN, MALFORMED, f"{self.name} is {nla_len - 4} bytes, a bitfield32 is 8")
+            return node
+        value, selector = self.st.unpack_from(buf, off + 4)
+        node = Node(self.abbrev, self.name, off, nla_len, buf)
+        fmt = self.bits_fmt
+        node.children = [
+            Node(self.abbrev + ".value", "value", off + 4, 4, buf, value, fmt),
+            Node(self.abbrev + ".selector", "selector", off + 8, 4, buf, selector, fmt),
+        ]
+        node.display = f"value 0x{value:x} selector 0x{selector:x}"
+        return node

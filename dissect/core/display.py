@@ -1,0 +1,196 @@
+"""Display formatters: how a typed value becomes the text a user reads.
+
+The schema compiler picks one formatter per field once (display hint, enum,
+flags, units) and stores it on the decoder; nodes call it only when a
+renderer asks for their display string.  Formatters never raise on odd
+values: they fall back to the plain representation.
+
+Each formatter is a plain function of the value.  Enum and flag formatters
+also carry a ``short`` attribute: the bare name(s) used in summary lines
+(``main`` instead of ``main (254)``).
+"""
+
+from __future__ import annotations
+
+import base64
+import errno as _errno
+import ipaddress
+import os
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+Formatter = Callable[[Any], str]
+
+
+def as_hex(v: Any) -> str:
+    if isinstance(v, int):
+        return f"0x{v:x}"
+    if isinstance(v, (bytes, bytearray)):
+        return v.hex() if v else "(empty)"
+    return str(v)
+
+
+def hexbytes(v: Any) -> str:
+    if isinstance(v, (bytes, bytearray)):
+        return bytes(v).hex(" ") if v else "(empty)"
+    return str(v)
+
+
+def mac(v: Any) -> str:
+    if isinstance(v, (bytes, bytearray)) and v:
+        return ":".join(f"{b:02x}" for b in v)
+    return hexbytes(v)
+
+
+def ipv4(v: Any) -> str:
+    if isinstance(v, (bytes, bytearray)) and len(v) == 4:
+        return str(ipaddress.IPv4Address(bytes(v)))
+    if isinstance(v, int) and 0 <= v < 1 << 32:
+        return str(ipaddress.IPv4Address(v))
+    return hexbytes(v)
+
+
+def ipv6(v: Any) -> str:
+    if isinstance(v, (bytes, bytearray)) and len(v) == 16:
+        return str(ipaddress.IPv6Address(bytes(v)))
+    return hexbytes(v)
+
+
+def addr(v: Any) -> str:
+    """An address whose kind follows from its length (rtnetlink's habit)."""
+    if isinstance(v, (bytes, bytearray)):
+        n = len(v)
+        if n == 4:
+            return ipv4(v)
+        if n == 16:
+            return ipv6(v)
+        if n == 6 or n == 8 or n == 20:
+            return mac(v)
+    return hexbytes(v)
+
+
+def uuid_fmt(v: Any) -> str:
+    if isinstance(v, (bytes, bytearray)) and len(v) == 16:
+        return str(uuid.UUID(bytes=bytes(v)))
+    return hexbytes(v)
+
+
+def b64(v: Any) -> str:
+    if isinstance(v, (bytes, bytearray)):
+        return base64.b64encode(bytes(v)).decode()
+    return str(v)
+
+
+def boolean(v: Any) -> str:
+    if isinstance(v, int):
+        return "true" if v == 1 else ("false" if v == 0 else f"{v} (not 0/1)")
+    return str(v)
+
+
+def errno_name(code: int) -> str:
+    """``-19`` -> ``ENODEV``; ``0`` -> ``OK``."""
+    if code == 0:
+        return "OK"
+    n = _errno.errorcode.get(abs(code))
+    return n if n else f"errno {abs(code)}"
+
+
+def errno_text(code: int) -> str:
+    if code == 0:
+        return "Success"
+    try:
+        return os.strerror(abs(code))
+    except ValueError:
+        return "Unknown error"
+
+
+def errno_fmt(v: Any) -> str:
+    if isinstance(v, int):
+        if v == 0:
+            return "0 (OK)"
+        return f"{v} ({errno_name(v)}: {errno_text(v)})"
+    return str(v)
+
+
+HINTS: dict[str, Formatter] = {
+    "hex": as_hex,
+    "mac": mac,
+    "fddi": mac,
+    "ipv4": ipv4,
+    "ipv6": ipv6,
+    "addr": addr,
+    "ipv4-or-ipv6": addr,
+    "uuid": uuid_fmt,
+    "base64": b64,
+    "bool": boolean,
+    "errno": errno_fmt,
+}
+
+
+def enum_fmt(names: dict[int, str], consts: dict[int, str] | None = None) -> Formatter:
+    """``254`` -> ``main (254)``; unknown values say so."""
+
+    def fmt(v: Any) -> str:
+        if isinstance(v, int):
+            n = names.get(v)
+            return f"{n} ({v})" if n is not None else f"{v} (unknown)"
+        return str(v)
+
+    def short(v: Any) -> str:
+        return names.get(v, str(v)) if isinstance(v, int) else str(v)
+
+    fmt.short = short  # type: ignore[attr-defined]
+    return fmt
+
+
+def flags_fmt(bits: dict[int, str], width: int = 8) -> Formatter:
+    """``0x1003`` -> ``0x1003 (UP|BROADCAST|0x1000)``."""
+    items = sorted(bits.items())
+
+    def names(v: int) -> list[str]:
+        out = []
+        rest = v
+        for mask, n in items:
+            if v & mask == mask and mask:
+                out.append(n)
+                rest &= ~mask
+        if rest:
+            out.append(f"0x{rest:x}")
+        return out
+
+    def fmt(v: Any) -> str:
+        if not isinstance(v, int):
+            return str(v)
+        if v == 0:
+            return "0x0"
+        return f"0x{v:0{width}x} ({'|'.join(names(v))})"
+
+    def short(v: Any) -> str:
+        if not isinstance(v, int):
+            return str(v)
+        return ",".join(names(v)) if v else ""
+
+    fmt.short = short  # type: ignore[attr-defined]
+    return fmt
+
+
+def with_units(inner: Formatter | None, units: str) -> Formatter:
+    def fmt(v: Any) -> str:
+        base = inner(v) if inner is not None else str(v)
+        return f"{base} {units}"
+
+    fmt.short = getattr(inner, "short", None) or (inner if inner is not None else str)  # type: ignore[attr-defined]
+    return fmt
+
+
+def short_display(fmt: Formatter | None, value: Any) -> str:
+    """The bare form of a value for summary lines."""
+    if fmt is not None:
+        short = getattr(fmt, "short", None)
+        if short is not None:
+            return str(short(value))
+        return fmt(value)
+    if isinstance(value, (bytes, bytearray)):
+        return hexbytes(value)
+    return str(value)

@@ -1,0 +1,333 @@
+"""Compile specs into decode tables.
+
+A `Compiler` belongs to one spec and one byte order.  It turns attribute
+sets into `CompiledAttrSet`s (type number -> decoder object), structs into
+`StructLayout`s with precompiled `struct.Struct` formats, and picks each
+field's display formatter (hint, enum, flags, units) once.
+
+Field abbreviations depend on where a set is used (a nest takes its parent
+attribute's path), so sets are compiled per (set, path) and cached; nested
+sets compile on first use, which keeps start-up cheap and makes recursive
+sets (a set that nests itself) finite — the decoder's depth bound stops the
+recursion on the wire.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from ..core import display as disp
+from ..core.attrs import (
+    ArrayAttr,
+    AttrDecoder,
+    BinaryAttr,
+    Bitfield32Attr,
+    CompiledAttrSet,
+    FlagAttr,
+    IndexedArrayAttr,
+    NestAttr,
+    NestTypeValueAttr,
+    PadAttr,
+    ScalarAttr,
+    StringAttr,
+    StructAttr,
+    StructLayout,
+    StructMember,
+    SubMessageAttr,
+    VarIntAttr,
+)
+from .spec import SCALAR_SIZES, AttrSpec, Spec, c_name, field_name
+
+_FMT_CHARS = {
+    "u8": "B",
+    "u16": "H",
+    "u32": "I",
+    "u64": "Q",
+    "s8": "b",
+    "s16": "h",
+    "s32": "i",
+    "s64": "q",
+}
+_INT_TYPES = set(_FMT_CHARS)
+
+
+class Compiler:
+    def __init__(self, spec: Spec, bo: str = "<") -> None:
+        self.spec = spec
+        self.bo = bo
+        self._sets: dict[tuple[str, str], CompiledAttrSet] = {}
+        self._structs: dict[tuple[str, str], StructLayout] = {}
+        self._fmts: dict[tuple[Any, ...], disp.Formatter | None] = {}
+
+    # -- formatters ----------------------------------------------------------
+    def formatter(
+        self, type_: str, hint: str | None, enum: str | None, as_flags: bool, units: str | None
+    ) -> disp.Formatter | None:
+        key = (type_, hint, enum, as_flags, units)
+        if key in self._fmts:
+            return self._fmts[key]
+        fmt: disp.Formatter | None = None
+        edef = self.spec.enums.get(enum) if enum else None
+        if edef is not None:
+            names = {v: n for v, n in edef.entries.items()}
+            if edef.is_flags or as_flags:
+                bits = (
+                    names if edef.is_flags else {1 << v: n for v, n in names.items() if 0 <= v < 64}
+                )
+                fmt = disp.flags_fmt(
+                    {m: n.upper().replace("-", "_") for m, n in bits.items()},
+                    SCALAR_SIZES.get(type_, 4) * 2,
+                )
+            else:
+                fmt = disp.enum_fmt(names)
+        elif hint:
+            fmt = disp.HINTS.get(hint)
+        if units:
+            fmt = disp.with_units(fmt, units)
+        self._fmts[key] = fmt
+        return fmt
+
+    def _int_struct(self, type_: str, byte_order: str | None) -> struct.Struct:
+        bo = (
+            ">"
+            if byte_order == "big-endian"
+            else ("<" if byte_order == "little-endian" else self.bo)
+        )
+        return struct.Struct(bo + _FMT_CHARS[type_])
+
+    # -- structs -------------------------------------------------------------
+    def struct_layout(
+        self, name: str, abbrev: str | None = None, depth: int = 0
+    ) -> StructLayout | None:
+        sdef = self.spec.structs.get(name)
+        if sdef is None:
+            return None
+        ab = abbrev or f"{self.spec.abbrev}.{field_name(name)}"
+        sdisplay = field_name(name)
+        key = (name, ab)
+        lay = self._structs.get(key)
+        if lay is not None:
+            return lay
+        members: list[StructMember] = []
+        off = 0
+        for m in sdef.members:
+            mab = f"{ab}.{field_name(m.name)}"
+            mname = field_name(m.name)
+            if m.type in _INT_TYPES:
+                st = self._int_struct(m.type, m.byte_order)
+                fmt = self.formatter(m.type, m.display_hint, m.enum, m.enum_as_flags, m.units)
+                members.append(StructMember(mab, mname, off, st.size, "int", st, fmt))
+                off += st.size
+            elif m.type == "pad":
+                members.append(StructMember(mab, mname, off, m.len or 0, "pad", None, None))
+                off += m.len or 0
+            elif m.type == "string":
+                members.append(StructMember(mab, mname, off, m.len or 0, "string", None, None))
+                off += m.len or 0
+            else:
+                sub = (
+                    self.struct_layout(m.struct, mab, depth + 1) if m.struct and depth < 8 else None
+                )
+                size = m.len if m.len is not None else (sub.size if sub is not None else 0)
+                if sub is not None:
+                    members.append(StructMember(mab, mname, off, size, "struct", None, None, sub))
+                else:
+                    fmt = (
+                        self.formatter("binary", m.display_hint, None, False, m.units)
+                        or disp.hexbytes
+                    )
+                    members.append(StructMember(mab, mname, off, size, "bytes", None, fmt))
+                off += size
+        lay = StructLayout(sdisplay, ab, members)
+        self._structs[key] = lay
+        return lay
+
+    # -- attribute sets --------------------------------------------------------
+    def attr_set(self, name: str, prefix: str | None = None) -> CompiledAttrSet | None:
+        aset = self.spec.attr_sets.get(name)
+        if aset is None:
+            return None
+        pfx = prefix if prefix is not None else f"{self.spec.abbrev}.{aset.abbrev}"
+        key = (name, pfx)
+        cset = self._sets.get(key)
+        if cset is not None:
+            return cset
+        cset = CompiledAttrSet(name, self.spec.name, pfx, c_name(aset.name_prefix, ""))
+        self._sets[key] = cset  # before compiling members: sets may recurse
+        selectors: set[str] = set()
+        for value, a in aset.attrs.items():
+            dec = self.attr(a, pfx, c_name(aset.name_prefix, a.name))
+            if dec is None:
+                continue
+            cset.by_type[value] = dec
+            cset.by_name[a.name] = dec
+            if a.type == "sub-message" and isinstance(a.get("selector"), str):
+                selectors.add(a.get("selector"))
+        cset.selectors = frozenset(selectors)
+        return cset
+
+    def attr(self, a: AttrSpec, prefix: str, cname: str) -> AttrDecoder | None:
+        ab = f"{prefix}.{field_name(a.name)}"
+        t = a.type
+        hint = a.get("display-hint")
+        units = a.get("units")
+        enum = a.get("enum")
+        as_flags = bool(a.get("enum-as-flags", False))
+        bo_prop = a.get("byte-order")
+        if t in _INT_TYPES:
+            dec: AttrDecoder = ScalarAttr(
+                ab,
+                cname,
+                a.name,
+                self.formatter(t, hint, enum, as_flags, units),
+                self._int_struct(t, bo_prop),
+            )
+        elif t in ("uint", "sint"):
+            bo = ">" if bo_prop == "big-endian" else self.bo
+            dec = VarIntAttr(
+                ab,
+                cname,
+                a.name,
+                self.formatter("u64", hint, enum, as_flags, units),
+                t == "sint",
+                bo,
+            )
+        elif t == "flag":
+            dec = FlagAttr(ab, cname, a.name)
+        elif t == "string":
+            dec = StringAttr(ab, cname, a.name, None)
+        elif t == "pad":
+            dec = PadAttr(ab, cname, a.name, disp.hexbytes)
+        elif t == "binary":
+            dec = self._binary(a, ab, cname, hint, units)
+        elif t == "nest":
+            target = a.get("nested-attributes")
+            dec = NestAttr(
+                ab, cname, a.name, (lambda n=target, p=ab: self.attr_set(n, p) if n else None)
+            )
+        elif t == "indexed-array":
+            dec = IndexedArrayAttr(ab, cname, a.name, self._element(a, ab, cname))
+        elif t == "nest-type-value":
+            inner = NestAttr(
+                ab,
+                cname,
+                a.name,
+                (lambda n=a.get("nested-attributes"), p=ab: self.attr_set(n, p) if n else None),
+            )
+            levels = a.get("type-value") or ["key"]
+            dec = NestTypeValueAttr(ab, cname, a.name, [str(x) for x in levels], inner)
+        elif t == "sub-message":
+            dec = self._sub_message(a, ab, cname)
+        elif t == "bitfield32":
+            dec = Bitfield32Attr(
+                ab,
+                cname,
+                a.name,
+                self.bo,
+                self.formatter("u32", hint, enum, True, None) if enum else disp.as_hex,
+            )
+        else:  # "unused" and anything unknown: show the bytes
+            dec = BinaryAttr(ab, cname, a.name, self.formatter("binary", hint, None, False, units))
+        if enum and enum in self.spec.enums:
+            dec.enum_names = dict(self.spec.enums[enum].entries)
+        return dec
+
+    def _binary(
+        self, a: AttrSpec, ab: str, cname: str, hint: str | None, units: str | None
+    ) -> AttrDecoder:
+        sname = a.get("struct")
+        if sname:
+            lay = self.struct_layout(sname)
+            if lay is not None:
+                return StructAttr(ab, cname, a.name, lay)
+        sub = a.get("sub-type")
+        if sub in _INT_TYPES:
+            st = self._int_struct(sub, a.get("byte-order"))
+            idx = a.get("index-enum")
+            names = None
+            base = 0
+            if idx and idx in self.spec.enums:
+                edef = self.spec.enums[idx]
+                names = {v: c_name(edef.name_prefix, n) for v, n in edef.entries.items()}
+                base = int(a.get("index-base", 0))
+            fmt = self.formatter(sub, hint, a.get("enum"), bool(a.get("enum-as-flags")), units)
+            return ArrayAttr(ab, cname, a.name, st, fmt, names, base)
+        checks = a.get("checks") or {}
+        if not isinstance(checks, dict):
+            checks = {}
+
+        def num(v: Any) -> int | None:
+            if isinstance(v, int) and not isinstance(v, bool):
+                return v
+            if isinstance(v, str) and isinstance(self.spec.consts.get(v), int):
+                return self.spec.consts[v]
+            return None
+
+        exact = num(checks.get("exact-len"))
+        if exact is None and hint == "ipv4":
+            exact = 4
+        elif exact is None and hint == "ipv6":
+            exact = 16
+        return BinaryAttr(
+            ab,
+            cname,
+            a.name,
+            self.formatter("binary", hint, None, False, units),
+            exact,
+            num(checks.get("min-len")),
+            num(checks.get("max-len")),
+        )
+
+    def _element(self, a: AttrSpec, ab: str, cname: str) -> AttrDecoder:
+        sub = a.get("sub-type", "nest")
+        hint = a.get("display-hint")
+        if sub == "nest":
+            target = a.get("nested-attributes")
+            return NestAttr(
+                ab, cname, a.name, (lambda n=target, p=ab: self.attr_set(n, p) if n else None)
+            )
+        if sub in _INT_TYPES:
+            return ScalarAttr(
+                ab,
+                cname,
+                a.name,
+                self.formatter(
+                    sub, hint, a.get("enum"), bool(a.get("enum-as-flags")), a.get("units")
+                ),
+                self._int_struct(sub, a.get("byte-order")),
+            )
+        if sub == "string":
+            return StringAttr(ab, cname, a.name)
+        if sub == "binary" and a.get("struct"):
+            lay = self.struct_layout(a.get("struct"))
+            if lay is not None:
+                return StructAttr(ab, cname, a.name, lay)
+        return BinaryAttr(ab, cname, a.name, self.formatter("binary", hint, None, False, None))
+
+    def _sub_message(self, a: AttrSpec, ab: str, cname: str) -> AttrDecoder:
+        smname = a.get("sub-message")
+        formats = self.spec.sub_messages.get(smname or "", {})
+        selector = a.get("selector")
+        if not isinstance(selector, str) or not formats:
+            return BinaryAttr(ab, cname, a.name, disp.hexbytes)
+        cache: dict[str, tuple[StructLayout | None, CompiledAttrSet | None]] = {}
+
+        def resolve(key: str) -> tuple[StructLayout | None, CompiledAttrSet | None]:
+            hit = cache.get(key)
+            if hit is None:
+                f = formats[key]
+                header = (
+                    self.struct_layout(f.fixed_header, f"{ab}.{field_name(f.fixed_header)}")
+                    if f.fixed_header
+                    else None
+                )
+                cset = (
+                    self.attr_set(f.attribute_set, f"{ab}.{field_name(f.abbrev or key)}")
+                    if f.attribute_set
+                    else None
+                )
+                hit = cache[key] = (header, cset)
+            return hit
+
+        return SubMessageAttr(ab, cname, a.name, selector, set(formats), resolve)

@@ -1,0 +1,300 @@
+"""The family registry: which spec decodes which message.
+
+Classic families (``netlink-raw`` specs) are found by netlink protocol
+number and message type; several spec files may share a protocol (rtnetlink
+is split into link, address, route, ... files).  Generic netlink families
+are found by name; the name comes from the capture session, which learns
+family ids from controller messages.
+
+One message type can belong to several operations and directions: type 16
+is RTM_NEWLINK the request, the reply to RTM_GETLINK and the notification.
+`MessageLayout` resolves (type, direction) to the operation, the fixed
+header and the attribute set, compiled for a byte order and cached.
+
+Spec sources are searched in a fixed order and a family defined twice keeps
+its first definition: the project's own specs first, then each plugin
+directory the user names (issue-level features add more).  Every loaded
+spec remembers where it came from for ``nlshark -G families``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..core.attrs import CompiledAttrSet, StructLayout
+from ..core.display import short_display
+from .compile import Compiler
+from .spec import OpSpec, Spec, SpecError, c_name, load_spec
+
+VERB_KINDS = {"get": "get", "new": "new", "del": "del", "set": "set", "dump": "get"}
+
+
+def op_kind(name: str) -> str | None:
+    """``getlink`` -> ``get``; ``newroute`` -> ``new``; for request flags."""
+    for verb, kind in VERB_KINDS.items():
+        if name.startswith(verb):
+            return kind
+    return None
+
+
+@dataclass
+class Summary:
+    """A compiled ``summary`` template (see docs/schema.md)."""
+
+    segments: list[list[tuple[str, list[tuple[str, str | None, bool]]]]]
+
+    def render(self, fields: dict[str, Any]) -> str:
+        out = []
+        for alternatives in self.segments:
+            for text, holes in alternatives:
+                vals = []
+                for key, _, raw in holes:
+                    node = fields.get(key)
+                    if node is None:
+                        break
+                    if raw:
+                        vals.append(str(node.value))
+                    else:
+                        vals.append(
+                            short_display(node.fmt, node.value)
+                            if node._display is None
+                            else node.display
+                        )
+                else:
+                    if any(v == "" for v in vals):
+                        continue
+                    s = text
+                    for (key, orig, _), v in zip(holes, vals):
+                        s = s.replace("{" + (orig or key) + "}", v, 1)
+                    out.append(s)
+                    break
+        return " ".join(out)
+
+
+def compile_summary(tmpl: Any) -> Summary | None:
+    if not isinstance(tmpl, list):
+        return None
+    segs = []
+    for seg in tmpl:
+        alts = seg if isinstance(seg, list) else [seg]
+        compiled = []
+        for text in alts:
+            if not isinstance(text, str):
+                continue
+            holes = []
+            pos = 0
+            while True:
+                a = text.find("{", pos)
+                if a < 0:
+                    break
+                b = text.find("}", a)
+                if b < 0:
+                    break
+                inner = text[a + 1 : b]
+                raw = inner.endswith("!raw")
+                key = inner[:-4] if raw else inner
+                holes.append((key, inner, raw))
+                pos = b + 1
+            compiled.append((text, holes))
+        segs.append(compiled)
+    return Summary(segs)
+
+
+@dataclass
+class MessageLayout:
+    """How to decode the body of one message type in one direction."""
+
+    spec: Spec
+    op: OpSpec | None
+    type_name: str
+    kind: str | None
+    header: StructLayout | None
+    attrs: CompiledAttrSet | None
+    summary: Summary | None
+    role: str  # "request", "reply", "event"
+
+
+@dataclass
+class _RawFamily:
+    protonum: int
+    specs: list[Spec] = field(default_factory=list)
+    requests: dict[int, tuple[Spec, OpSpec]] = field(default_factory=dict)
+    replies: dict[int, tuple[Spec, OpSpec]] = field(default_factory=dict)
+    events: dict[int, tuple[Spec, OpSpec]] = field(default_factory=dict)
+
+
+def builtin_plugin_dir() -> Path:
+    try:
+        return Path(str(resources.files("dissect.plugins")))
+    except (ModuleNotFoundError, TypeError):  # pragma: no cover - source checkout without install
+        return Path(__file__).resolve().parents[2] / "plugins"
+
+
+class Registry:
+    def __init__(self) -> None:
+        self.specs: list[Spec] = []
+        self.errors: list[str] = []
+        self._raw: dict[int, _RawFamily] = {}
+        self._genl: dict[str, Spec] = {}
+        self._core: dict[str, Spec] = {}
+        self._fixed_ids: dict[int, str] = {}
+        self._compilers: dict[tuple[int, str], Compiler] = {}
+        self._layouts: dict[tuple[Any, ...], MessageLayout | None] = {}
+
+    # -- loading -----------------------------------------------------------------
+    def add(self, spec: Spec) -> bool:
+        """Register a spec; returns False when its family is already defined."""
+        if spec.protocol == "netlink-core":
+            if spec.name in self._core:
+                return False
+            self._core[spec.name] = spec
+        elif spec.is_genl:
+            if spec.name in self._genl:
+                return False
+            self._genl[spec.name] = spec
+            if spec.fixed_id is not None:
+                self._fixed_ids[spec.fixed_id] = spec.name
+        else:
+            fam = self._raw.setdefault(spec.protonum or 0, _RawFamily(spec.protonum or 0))
+            if any(s.name == spec.name for s in fam.specs):
+                return False
+            fam.specs.append(spec)
+            for op in spec.operations:
+                for v in op.requests:
+                    fam.requests.setdefault(v, (spec, op))
+                for v in op.replies:
+                    fam.replies.setdefault(v, (spec, op))
+                for v in op.events:
+                    fam.events.setdefault(v, (spec, op))
+        self.specs.append(spec)
+        self._layouts.clear()
+        return True
+
+    def load_dir(self, path: str | os.PathLike[str], origin: str) -> None:
+        p = Path(path)
+        if not p.is_dir():
+            return
+        for f in sorted(p.rglob("*.yaml")):
+            try:
+                self.add(load_spec(f, origin))
+            except SpecError as exc:
+                self.errors.append(str(exc))
+
+    @classmethod
+    def default(cls, plugin_dirs: Iterable[str | os.PathLike[str]] = ()) -> Registry:
+        reg = cls()
+        reg.load_dir(builtin_plugin_dir(), "builtin")
+        for d in plugin_dirs:
+            reg.load_dir(d, str(d))
+        return reg
+
+    # -- lookups -----------------------------------------------------------------
+    def core_set(
+        self, spec_name: str, set_name: str, prefix: str, bo: str
+    ) -> CompiledAttrSet | None:
+        """An attribute set of a core (non-family) spec such as extended ACK."""
+        spec = self._core.get(spec_name)
+        return self.compiler(spec, bo).attr_set(set_name, prefix) if spec is not None else None
+
+    def set_by_prefix(self, abbrev: str, bo: str) -> CompiledAttrSet | None:
+        """The compiled set whose attributes sit under field name `abbrev`."""
+        for (_, cbo), comp in self._compilers.items():
+            if cbo != bo:
+                continue
+            for (_, pfx), cset in comp._sets.items():
+                if pfx == abbrev:
+                    return cset
+        return None
+
+    def genl_spec(self, name: str) -> Spec | None:
+        return self._genl.get(name)
+
+    def fixed_genl_ids(self) -> dict[int, str]:
+        return dict(self._fixed_ids)
+
+    def raw_specs(self, protonum: int) -> list[Spec]:
+        fam = self._raw.get(protonum)
+        return list(fam.specs) if fam else []
+
+    def compiler(self, spec: Spec, bo: str) -> Compiler:
+        key = (id(spec), bo)
+        c = self._compilers.get(key)
+        if c is None:
+            c = self._compilers[key] = Compiler(spec, bo)
+        return c
+
+    def _layout(
+        self, spec: Spec, op: OpSpec, type_name: str, role: str, bo: str, fixed_header: str | None
+    ) -> MessageLayout:
+        comp = self.compiler(spec, bo)
+        header = comp.struct_layout(fixed_header) if fixed_header else None
+        attrs = comp.attr_set(op.attribute_set) if op.attribute_set else None
+        return MessageLayout(
+            spec, op, type_name, op_kind(op.name), header, attrs, compile_summary(op.summary), role
+        )
+
+    def raw_layout(
+        self,
+        protonum: int,
+        msg_type: int,
+        to_kernel: bool,
+        bo: str,
+        type_names: dict[int, str] | None = None,
+    ) -> MessageLayout | None:
+        key = ("raw", protonum, msg_type, to_kernel, bo)
+        if key in self._layouts:
+            return self._layouts[key]
+        fam = self._raw.get(protonum)
+        lay = None
+        if fam is not None:
+            order = (("request", fam.requests), ("reply", fam.replies), ("event", fam.events))
+            if not to_kernel:
+                order = (order[1], order[2], order[0])
+            for role, table in order:
+                hit = table.get(msg_type)
+                if hit is not None:
+                    spec, op = hit
+                    name = (type_names or {}).get(msg_type)
+                    if name is None:
+                        req = fam.requests.get(msg_type)
+                        name = (
+                            c_name(req[0].op_prefix, req[1].name)
+                            if req
+                            else c_name(spec.op_prefix, op.name)
+                        )
+                    lay = self._layout(spec, op, name, role, bo, op.fixed_header)
+                    break
+        self._layouts[key] = lay
+        return lay
+
+    def genl_layout(self, family: str, cmd: int, to_kernel: bool, bo: str) -> MessageLayout | None:
+        key = ("genl", family, cmd, to_kernel, bo)
+        if key in self._layouts:
+            return self._layouts[key]
+        spec = self._genl.get(family)
+        lay = None
+        if spec is not None:
+            found: tuple[OpSpec, str] | None = None
+            roles = (
+                ("requests", "replies", "events")
+                if to_kernel
+                else ("replies", "events", "requests")
+            )
+            for role in roles:
+                for op in spec.operations:
+                    if cmd in getattr(op, role):
+                        found = (op, role.rstrip("s").replace("replie", "reply"))
+                        break
+                if found:
+                    break
+            if found is not None:
+                op, role = found
+                name = c_name(spec.op_prefix, op.name)
+                lay = self._layout(spec, op, name, role, bo, op.fixed_header)
+        self._layouts[key] = lay
+        return lay

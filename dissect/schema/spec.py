@@ -1,0 +1,470 @@
+"""Family specs: the YNL YAML dialect read into plain objects.
+
+A spec file describes one netlink family the way the kernel's YNL specs do
+(``Documentation/netlink/specs``): definitions (enums, flags, structs),
+attribute sets, sub-messages, operations and multicast groups.  This module
+only *reads* the dialect and fills in what YNL leaves implicit (numbering of
+enum entries, attributes and operations, constant-name prefixes); turning a
+spec into fast decode tables is `dissect.schema.compile`'s job.
+
+Numbering rules (as YNL): enum entries count from ``value-start`` (0), flag
+entries are bit numbers counting from ``value-start`` (0) and mean
+``1 << n``; attributes count from 1 and an attribute without ``value`` is
+the previous one plus one; operations count from 1 the same way.
+
+Loading never trusts the file: a malformed spec raises `SpecError` with the
+file and the path of the offending item, so a broken plugin is reported and
+skipped rather than crashing the dissector.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+try:  # libyaml is several times faster when present
+    _Loader: Any = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - depends on the PyYAML build
+    _Loader = yaml.SafeLoader
+
+
+class SpecError(Exception):
+    """A spec file that cannot be used; the message names file and item."""
+
+
+SCALAR_SIZES = {"u8": 1, "u16": 2, "u32": 4, "u64": 8, "s8": 1, "s16": 2, "s32": 4, "s64": 8}
+
+
+def c_name(prefix: str, name: str) -> str:
+    """Kernel-style constant name: ``ifla-`` + ``ifname`` -> ``IFLA_IFNAME``."""
+    return (prefix + name).upper().replace("-", "_").replace(".", "_")
+
+
+def field_name(name: str) -> str:
+    """Field-abbreviation part of a spec name: ``ifi-index`` -> ``ifi_index``."""
+    return name.replace("-", "_").replace(".", "_")
+
+
+@dataclass
+class EnumDef:
+    """An ``enum`` or ``flags`` definition. For flags, keys are masks."""
+
+    name: str
+    is_flags: bool
+    entries: dict[int, str]
+    name_prefix: str
+    docs: dict[int, str] = field(default_factory=dict)
+
+    def const(self, value: int) -> str | None:
+        n = self.entries.get(value)
+        return None if n is None else c_name(self.name_prefix, n)
+
+
+@dataclass
+class MemberSpec:
+    name: str
+    type: str
+    len: int | None = None
+    byte_order: str | None = None
+    display_hint: str | None = None
+    enum: str | None = None
+    enum_as_flags: bool = False
+    struct: str | None = None
+    units: str | None = None
+    doc: str | None = None
+
+
+@dataclass
+class StructDef:
+    name: str
+    members: list[MemberSpec]
+
+
+@dataclass
+class AttrSpec:
+    name: str
+    value: int
+    type: str
+    props: dict[str, Any]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.props.get(key, default)
+
+
+@dataclass
+class AttrSetSpec:
+    name: str
+    name_prefix: str
+    abbrev: str
+    attrs: dict[int, AttrSpec]
+    by_name: dict[str, AttrSpec]
+    subset_of: str | None = None
+
+
+@dataclass
+class SubMessageFormat:
+    value: str
+    attribute_set: str | None
+    fixed_header: str | None
+    abbrev: str | None
+
+
+@dataclass
+class OpSpec:
+    """One operation.  `msg_values` maps a role to the message type or
+    command number: ``request``, ``reply``, ``notify``/``event``."""
+
+    name: str
+    attribute_set: str | None
+    fixed_header: str | None
+    requests: set[int]
+    replies: set[int]
+    events: set[int]
+    summary: list[Any] | None
+    doc: str | None = None
+
+
+@dataclass
+class Spec:
+    name: str
+    protocol: str
+    protonum: int | None
+    abbrev: str
+    fixed_id: int | None
+    enums: dict[str, EnumDef]
+    structs: dict[str, StructDef]
+    consts: dict[str, Any]
+    attr_sets: dict[str, AttrSetSpec]
+    sub_messages: dict[str, dict[str, SubMessageFormat]]
+    operations: list[OpSpec]
+    fixed_header: str | None
+    mcast_groups: dict[str, int | None]
+    op_prefix: str = ""
+    source: str = ""
+    origin: str = "builtin"
+    doc: str | None = None
+
+    @property
+    def is_genl(self) -> bool:
+        return self.protocol.startswith("genetlink")
+
+
+def _err(where: str, what: str) -> SpecError:
+    return SpecError(f"{where}: {what}")
+
+
+def _int(v: Any, where: str, consts: dict[str, Any]) -> int:
+    if isinstance(v, bool):
+        raise _err(where, f"expected a number, got {v!r}")
+    if isinstance(v, int):
+        return v
+    if isinstance(v, str):
+        if v in consts and isinstance(consts[v], int):
+            return consts[v]
+        try:
+            return int(v, 0)
+        except ValueError:
+            pass
+    raise _err(where, f"expected a number, got {v!r}")
+
+
+def _list(v: Any, where: str) -> list[Any]:
+    if v is None:
+        return []
+    if not isinstance(v, list):
+        raise _err(where, f"expected a list, got {type(v).__name__}")
+    return v
+
+
+def _map(v: Any, where: str) -> dict[str, Any]:
+    if not isinstance(v, dict):
+        raise _err(where, f"expected a mapping, got {type(v).__name__}")
+    return v
+
+
+def _name(d: dict[str, Any], where: str) -> str:
+    n = d.get("name")
+    if not isinstance(n, str) or not n:
+        raise _err(where, "missing 'name'")
+    return n
+
+
+def _load_enum(d: dict[str, Any], where: str, consts: dict[str, Any]) -> EnumDef:
+    name = _name(d, where)
+    is_flags = d.get("type") == "flags"
+    start = _int(d.get("value-start", 0), where, consts)
+    prefix = d.get("name-prefix")
+    if not isinstance(prefix, str):
+        prefix = name + "-"
+    entries: dict[int, str] = {}
+    docs: dict[int, str] = {}
+    nxt = start
+    for i, e in enumerate(_list(d.get("entries"), where)):
+        w = f"{where}.entries[{i}]"
+        if isinstance(e, str):
+            ename, val, doc = e, nxt, None
+        else:
+            e = _map(e, w)
+            ename = _name(e, w)
+            val = _int(e["value"], w, consts) if "value" in e else nxt
+            doc = e.get("doc")
+        nxt = val + 1
+        key = (1 << val) if is_flags else val
+        entries[key] = ename
+        if isinstance(doc, str):
+            docs[key] = doc.strip()
+    return EnumDef(name, is_flags, entries, prefix, docs)
+
+
+def _load_struct(d: dict[str, Any], where: str, consts: dict[str, Any]) -> StructDef:
+    name = _name(d, where)
+    members = []
+    for i, m in enumerate(_list(d.get("members"), where)):
+        w = f"{where}.members[{i}]"
+        m = _map(m, w)
+        ln = m.get("len")
+        members.append(
+            MemberSpec(
+                name=_name(m, w),
+                type=str(m.get("type", "binary")),
+                len=_int(ln, w, consts) if ln is not None else None,
+                byte_order=m.get("byte-order"),
+                display_hint=m.get("display-hint"),
+                enum=m.get("enum"),
+                enum_as_flags=bool(m.get("enum-as-flags", False)),
+                struct=m.get("struct"),
+                units=m.get("units"),
+                doc=m.get("doc"),
+            )
+        )
+    return StructDef(name, members)
+
+
+def _default_abbrev(doc: dict[str, Any], name: str, protocol: str, protonum: int | None) -> str:
+    if isinstance(doc.get("abbrev"), str):
+        return doc["abbrev"]
+    if protocol.startswith("genetlink"):
+        return "genl." + field_name(name)
+    if protonum == 0 and name.startswith("rt-"):
+        return "rtnl"
+    return "netlink." + field_name(name)
+
+
+def _set_abbrev(name: str) -> str:
+    for suffix in ("-attrs", "-attributes"):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            name = name[: -len(suffix)]
+    return field_name(name)
+
+
+def _op_values(block: Any, where: str, consts: dict[str, Any]) -> tuple[set[int], set[int]]:
+    req: set[int] = set()
+    rsp: set[int] = set()
+    if not isinstance(block, dict):
+        return req, rsp
+    for role, out in (("request", req), ("reply", rsp)):
+        part = block.get(role)
+        if isinstance(part, dict) and "value" in part:
+            out.add(_int(part["value"], f"{where}.{role}.value", consts))
+    return req, rsp
+
+
+def spec_from_dict(doc: Any, source: str = "<dict>", origin: str = "builtin") -> Spec:
+    """Build a `Spec` from an already-parsed YAML document."""
+    where = source
+    doc = _map(doc, where)
+    name = _name(doc, where)
+    protocol = str(doc.get("protocol", "genetlink"))
+    consts: dict[str, Any] = {}
+    enums: dict[str, EnumDef] = {}
+    structs: dict[str, StructDef] = {}
+    for i, d in enumerate(_list(doc.get("definitions"), where)):
+        w = f"{where}: definitions[{i}]"
+        d = _map(d, w)
+        kind = d.get("type")
+        if kind == "const":
+            consts[_name(d, w)] = d.get("value")
+        elif kind in ("enum", "flags"):
+            e = _load_enum(d, w, consts)
+            enums[e.name] = e
+        elif kind == "struct":
+            s = _load_struct(d, w, consts)
+            structs[s.name] = s
+    protonum = doc.get("protonum")
+    if protonum is not None:
+        protonum = _int(protonum, f"{where}: protonum", consts)
+    if protocol == "netlink-raw" and protonum is None:
+        raise _err(where, "netlink-raw spec without 'protonum'")
+
+    attr_sets: dict[str, AttrSetSpec] = {}
+    raw_sets = _list(doc.get("attribute-sets"), where)
+    pending_subsets: list[tuple[AttrSetSpec, list[dict[str, Any]], str]] = []
+    for i, s in enumerate(raw_sets):
+        w = f"{where}: attribute-sets[{i}]"
+        s = _map(s, w)
+        sname = _name(s, w)
+        prefix = s.get("name-prefix")
+        if not isinstance(prefix, str):
+            prefix = f"{name}-a-{sname}-" if protocol.startswith("genetlink") else ""
+        aset = AttrSetSpec(
+            name=sname,
+            name_prefix=prefix,
+            abbrev=s["abbrev"] if isinstance(s.get("abbrev"), str) else _set_abbrev(sname),
+            attrs={},
+            by_name={},
+            subset_of=s.get("subset-of"),
+        )
+        attrs = [
+            _map(a, f"{w}.attributes[{j}]") for j, a in enumerate(_list(s.get("attributes"), w))
+        ]
+        if aset.subset_of:
+            pending_subsets.append((aset, attrs, w))
+        else:
+            nxt = 1
+            for j, a in enumerate(attrs):
+                aw = f"{w}.attributes[{j}]"
+                aname = _name(a, aw)
+                val = _int(a["value"], aw, consts) if "value" in a else nxt
+                nxt = val + 1
+                spec = AttrSpec(aname, val, str(a.get("type", "binary")), a)
+                aset.attrs[val] = spec
+                aset.by_name[aname] = spec
+        attr_sets[sname] = aset
+    for aset, attrs, w in pending_subsets:
+        parent = attr_sets.get(aset.subset_of or "")
+        if parent is None:
+            raise _err(w, f"subset-of unknown set {aset.subset_of!r}")
+        for j, a in enumerate(attrs):
+            aname = _name(a, f"{w}.attributes[{j}]")
+            base = parent.by_name.get(aname)
+            if base is None:
+                raise _err(w, f"attribute {aname!r} not in {parent.name!r}")
+            props = dict(base.props)
+            props.update(a)
+            spec = AttrSpec(aname, base.value, str(props.get("type", "binary")), props)
+            aset.attrs[spec.value] = spec
+            aset.by_name[aname] = spec
+        if not aset.name_prefix:
+            aset.name_prefix = parent.name_prefix
+
+    sub_messages: dict[str, dict[str, SubMessageFormat]] = {}
+    for i, sm in enumerate(_list(doc.get("sub-messages"), where)):
+        w = f"{where}: sub-messages[{i}]"
+        sm = _map(sm, w)
+        fmts: dict[str, SubMessageFormat] = {}
+        for j, f in enumerate(_list(sm.get("formats"), w)):
+            f = _map(f, f"{w}.formats[{j}]")
+            val = str(f.get("value"))
+            fmts[val] = SubMessageFormat(
+                val, f.get("attribute-set"), f.get("fixed-header"), f.get("abbrev")
+            )
+        sub_messages[_name(sm, w)] = fmts
+
+    ops_doc = doc.get("operations") or {}
+    ops_doc = _map(ops_doc, f"{where}: operations")
+    fixed_header = ops_doc.get("fixed-header")
+    operations: list[OpSpec] = []
+    directional = ops_doc.get("enum-model") == "directional" or protocol == "netlink-raw"
+    nxt = 1
+    for i, o in enumerate(_list(ops_doc.get("list"), f"{where}: operations")):
+        w = f"{where}: operations.list[{i}]"
+        o = _map(o, w)
+        oname = _name(o, w)
+        requests: set[int] = set()
+        replies: set[int] = set()
+        events: set[int] = set()
+        for kind in ("do", "dump"):
+            rq, rp = _op_values(o.get(kind), f"{w}.{kind}", consts)
+            requests |= rq
+            replies |= rp
+        for kind in ("notify", "event"):
+            blk = o.get(kind)
+            if isinstance(blk, dict) and "value" in blk:
+                events.add(_int(blk["value"], f"{w}.{kind}.value", consts))
+        if not directional:
+            val = _int(o["value"], w, consts) if "value" in o else nxt
+            nxt = val + 1
+            has_req = any(isinstance(o.get(k), dict) and "request" in o[k] for k in ("do", "dump"))
+            has_rsp = any(isinstance(o.get(k), dict) and "reply" in o[k] for k in ("do", "dump"))
+            if has_req or not (has_rsp or "event" in o or "notify" in o):
+                requests.add(val)
+            if has_rsp:
+                replies.add(val)
+            if "event" in o or "notify" in o:
+                events.add(val)
+        elif "value" in o and not (requests or replies or events):
+            requests.add(_int(o["value"], w, consts))
+        aset = o.get("attribute-set")
+        if aset is None and isinstance(o.get("notify"), str):
+            # YNL "notify: other-op" reuses another operation's layout
+            for prev in operations:
+                if prev.name == o["notify"]:
+                    aset = prev.attribute_set
+        operations.append(
+            OpSpec(
+                name=oname,
+                attribute_set=aset,
+                fixed_header=o.get("fixed-header", fixed_header),
+                requests=requests,
+                replies=replies,
+                events=events,
+                summary=o.get("summary"),
+                doc=o.get("doc"),
+            )
+        )
+
+    mcast: dict[str, int | None] = {}
+    mc = doc.get("mcast-groups")
+    if isinstance(mc, dict):
+        for i, g in enumerate(_list(mc.get("list"), f"{where}: mcast-groups")):
+            g = _map(g, f"{where}: mcast-groups.list[{i}]")
+            v = g.get("value")
+            mcast[_name(g, where)] = _int(v, where, consts) if v is not None else None
+
+    fixed_id = doc.get("fixed-id")
+    return Spec(
+        name=name,
+        protocol=protocol,
+        protonum=protonum,
+        abbrev=_default_abbrev(doc, name, protocol, protonum),
+        fixed_id=_int(fixed_id, where, consts) if fixed_id is not None else None,
+        enums=enums,
+        structs=structs,
+        consts=consts,
+        attr_sets=attr_sets,
+        sub_messages=sub_messages,
+        operations=operations,
+        fixed_header=fixed_header,
+        mcast_groups=mcast,
+        op_prefix=str(
+            ops_doc.get("name-prefix")
+            or (f"{name}-cmd-" if protocol.startswith("genetlink") else "")
+        ),
+        source=source,
+        origin=origin,
+        doc=doc.get("doc") if isinstance(doc.get("doc"), str) else None,
+    )
+
+
+def load_spec(path: str | Path, origin: str = "builtin") -> Spec:
+    """Read one spec file.  Raises `SpecError` with a one-line reason."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(f"{p}: cannot read: {exc.strerror or exc}") from None
+    try:
+        doc = yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" line {mark.line + 1}" if mark is not None else ""
+        raise SpecError(f"{p}:{at} not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    try:
+        return spec_from_dict(doc, str(p), origin)
+    except SpecError:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SpecError(f"{p}: unusable spec: {exc}") from None

@@ -1,0 +1,1 @@
+"""Family specs shipped with nlshark (YNL YAML dialect)."""
