@@ -228,15 +228,22 @@ def walk_attrs(
     cset: CompiledAttrSet | None,
     parent: Node,
     depth: int,
+    known: dict[str, Any] | None = None,
 ) -> None:
-    """Decode attributes in ``buf[off:end]`` as children of `parent`."""
+    """Decode attributes in ``buf[off:end]`` as children of `parent`.
+
+    `known` holds selector values from outside the set (fixed-header
+    members).  A sub-message whose selector comes after it is decoded again
+    once the walk has seen the selector.
+    """
     children = parent.children
     if children is None:
         children = parent.children = []
     unpack = ctx.hdr.unpack_from
     table = cset.by_type if cset is not None else {}
     selectors = cset.selectors if cset is not None else None
-    siblings: dict[str, Any] | None = {} if selectors else None
+    siblings: dict[str, Any] | None = (dict(known) if known else {}) if selectors else None
+    deferred: list[tuple[int, AttrDecoder, int, int, int]] | None = None
     while off < end:
         left = end - off
         if left < 4:
@@ -254,7 +261,7 @@ def walk_attrs(
             else:
                 n.note(NOTE, MALFORMED, f"{left} zero bytes after the last attribute")
             children.append(n)
-            return
+            break
         nla_len, nla_type = unpack(buf, off)
         if nla_len < 4:
             n = Node(
@@ -266,7 +273,7 @@ def walk_attrs(
                 f"nla_len {nla_len} is less than the 4-byte header; {left} bytes not decoded",
             )
             children.append(n)
-            return
+            break
         cut = 0
         if nla_len > left:
             cut = nla_len - left
@@ -277,8 +284,13 @@ def walk_attrs(
             node = unknown_attr(cset, buf, off, nla_len, t, nla_type, ctx, depth)
         else:
             node = dec.decode(ctx, buf, off, nla_len, nla_type, depth, siblings)
-            if siblings is not None and dec.spec_name in selectors:  # type: ignore[operator]
-                siblings[dec.spec_name] = dec.selector_key(node.value)
+            if siblings is not None:
+                if dec.spec_name in selectors:  # type: ignore[operator]
+                    siblings[dec.spec_name] = dec.selector_key(node.value)
+                elif isinstance(dec, SubMessageAttr) and dec.selector not in siblings:
+                    if deferred is None:
+                        deferred = []
+                    deferred.append((len(children), dec, off, nla_len, nla_type))
         children.append(node)
         if cut:
             node.note(
@@ -286,14 +298,18 @@ def walk_attrs(
                 MALFORMED,
                 f"nla_len {nla_len + cut} runs {cut} bytes past the end of its parent",
             )
-            return
+            break
         nxt = off + ((nla_len + 3) & ~3)
         if nxt > end:
             # The last attribute may lack its padding (nlmsg_len need not be aligned).
-            return
+            break
         if nxt != off + nla_len and buf[off + nla_len : nxt] != _ZERO4[: nxt - off - nla_len]:
             node.note(NOTE, MALFORMED, "non-zero padding after the attribute")
         off = nxt
+    if deferred:
+        for i, dec, aoff, alen, atype in deferred:
+            if siblings and dec.selector in siblings:  # type: ignore[attr-defined]
+                children[i] = dec.decode(ctx, buf, aoff, alen, atype, depth, siblings)
 
 
 # ---------------------------------------------------------------------------
@@ -672,14 +688,20 @@ class ArrayAttr(AttrDecoder):
 class NestAttr(AttrDecoder):
     """A nested attribute set, compiled on first use (sets may recurse)."""
 
-    __slots__ = ("_target", "_resolve")
+    __slots__ = ("_target", "_resolve", "header")
 
     def __init__(
-        self, abbrev: str, name: str, spec_name: str, resolve: Callable[[], CompiledAttrSet | None]
+        self,
+        abbrev: str,
+        name: str,
+        spec_name: str,
+        resolve: Callable[[], CompiledAttrSet | None],
+        header: StructLayout | None = None,
     ) -> None:
         super().__init__(abbrev, name, spec_name, None)
         self._target: CompiledAttrSet | None = None
         self._resolve: Callable[[], CompiledAttrSet | None] | None = resolve
+        self.header = header
 
     @property
     def target(self) -> CompiledAttrSet | None:
@@ -707,8 +729,49 @@ class NestAttr(AttrDecoder):
             )
             return node
         node.display = ""
-        walk_attrs(ctx, buf, off + 4, off + nla_len, self.target, node, depth + 1)
+        if self.header is None:
+            walk_attrs(ctx, buf, off + 4, off + nla_len, self.target, node, depth + 1)
+        else:
+            decode_struct_and_attrs(ctx, buf, off + 4, off + nla_len, self.header, self.target, node, depth + 1)
         return node
+
+
+def decode_struct_and_attrs(
+    ctx: DecodeContext,
+    buf: bytes,
+    start: int,
+    end: int,
+    header: StructLayout | None,
+    cset: CompiledAttrSet | None,
+    parent: Node,
+    depth: int,
+) -> None:
+    """A fixed header (C struct, padded to 4 bytes) followed by attributes.
+
+    Header members are offered to the attribute walk as selector values, so
+    a sub-message can be chosen by a header field (IFLA_AF_SPEC by
+    ifi_family).
+    """
+    known: dict[str, Any] | None = None
+    if header is not None:
+        avail = min(header.size, end - start)
+        hn = Node(header.abbrev, f"struct {header.name}", start, avail, buf)
+        header.decode_into(hn, buf, start, end - start, depth)
+        parent.add(hn)
+        if cset is not None and cset.selectors:
+            known = {}
+            for m in hn.children or ():
+                key = m.name.replace("_", "-")
+                if key in cset.selectors:
+                    short = getattr(m.fmt, "short", None)
+                    known[key] = short(m.value) if short is not None else str(m.value)
+        start += min((header.size + 3) & ~3, end - start)
+    if cset is not None:
+        walk_attrs(ctx, buf, start, end, cset, parent, depth, known)
+    elif start < end:
+        rest = Node(f"{parent.abbrev}.data", "data", start, end - start, buf, bytes(buf[start:end]), hexbytes)
+        rest.note(NOTE, UNDECODED, f"{end - start} bytes after the fixed header not described by the schema")
+        parent.add(rest)
 
 
 class _AnyKey(dict):  # type: ignore[type-arg]
@@ -889,9 +952,11 @@ class SubMessageAttr(AttrDecoder):
             node.note(
                 NOTE,
                 UNDECODED,
-                f"{self.name} not decoded: its selector '{self.selector}' did not come before it",
+                f"{self.name} not decoded: its selector '{self.selector}' is not in the message",
             )
             return node
+        if key not in self.formats and "*" in self.formats:
+            key = "*"
         if key not in self.formats:
             node.value = bytes(buf[off + 4 : off + nla_len])
             node.fmt = hexbytes
@@ -908,28 +973,74 @@ class SubMessageAttr(AttrDecoder):
                 WARN, MALFORMED, f"nesting deeper than {ctx.max_depth} levels; not decoded further"
             )
             return node
-        start = off + 4
+        decode_struct_and_attrs(ctx, buf, off + 4, off + nla_len, header, cset, node, depth + 1)
+        return node
+
+
+class RecordsAttr(AttrDecoder):
+    """A run of records, each a struct whose first field is the record's
+    length, followed by attributes (RTA_MULTIPATH: struct rtnexthop + RTA_*)."""
+
+    __slots__ = ("layout", "len_st", "len_off", "resolve")
+
+    def __init__(
+        self,
+        abbrev: str,
+        name: str,
+        spec_name: str,
+        layout: StructLayout,
+        len_st: struct.Struct,
+        len_off: int,
+        resolve: Callable[[], CompiledAttrSet | None],
+    ) -> None:
+        super().__init__(abbrev, name, spec_name, None)
+        self.layout = layout
+        self.len_st = len_st
+        self.len_off = len_off
+        self.resolve = resolve
+
+    def decode(
+        self,
+        ctx: DecodeContext,
+        buf: bytes,
+        off: int,
+        nla_len: int,
+        nla_type: int,
+        depth: int,
+        siblings: dict[str, Any] | None,
+    ) -> Node:
+        node = Node(self.abbrev, self.name, off, nla_len, buf)
         end = off + nla_len
-        if header is not None:
-            hn = Node(
-                header.abbrev, f"struct {header.name}", start, min(header.size, end - start), buf
-            )
-            header.decode_into(hn, buf, start, end - start, depth + 1)
-            node.add(hn)
-            start += min((header.size + 3) & ~3, end - start)
-        if cset is not None:
-            walk_attrs(ctx, buf, start, end, cset, node, depth + 1)
-        elif start < end:
-            rest = Node(
-                f"{self.abbrev}.data",
-                "data",
-                start,
-                end - start,
-                buf,
-                bytes(buf[start:end]),
-                hexbytes,
-            )
-            node.add(rest)
+        p = off + 4
+        lay = self.layout
+        need = max(lay.size, self.len_off + self.len_st.size)
+        cset = self.resolve()
+        i = 0
+        while p < end:
+            if end - p < need:
+                rest = Node(f"{self.abbrev}.trailer", "trailing bytes", p, end - p, buf, bytes(buf[p:end]), hexbytes)
+                rest.note(WARN, MALFORMED, f"{end - p} bytes left, too short for a {lay.name} of {lay.size} bytes")
+                node.add(rest)
+                break
+            rlen = self.len_st.unpack_from(buf, p + self.len_off)[0]
+            rec_end = p + rlen
+            el = Node(self.abbrev, f"[{i}]", p, min(rlen, end - p), buf)
+            node.add(el)
+            if rlen < lay.size:
+                el.length = min(lay.size, end - p)
+                lay.decode_into(el, buf, p, el.length, depth + 1)
+                el.note(ERROR, MALFORMED, f"record length {rlen} is shorter than struct {lay.name}")
+                break
+            if rec_end > end:
+                el.note(ERROR, MALFORMED, f"record length {rlen} runs {rec_end - end} bytes past the attribute")
+                rec_end = end
+            if depth >= ctx.max_depth:
+                el.note(WARN, MALFORMED, f"nesting deeper than {ctx.max_depth} levels; not decoded further")
+                break
+            decode_struct_and_attrs(ctx, buf, p, rec_end, lay, cset, el, depth + 1)
+            i += 1
+            p += (rlen + 3) & ~3
+        node.display = f"{i} records"
         return node
 
 

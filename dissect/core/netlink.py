@@ -33,7 +33,7 @@ from collections import OrderedDict
 from typing import Any
 
 from . import constants as C
-from .attrs import NLA_TYPE_MASK, CompiledAttrSet, DecodeContext, walk_attrs
+from .attrs import NLA_TYPE_MASK, CompiledAttrSet, DecodeContext, decode_struct_and_attrs, walk_attrs
 from .display import enum_fmt, errno_fmt, errno_name, flags_fmt, hexbytes
 from .linklayer import decode_link_header
 from .tree import CHAT, ERROR, MALFORMED, NOTE, PROTOCOL, SEQUENCE, UNDECODED, WARN, Node
@@ -571,24 +571,12 @@ def _decode_genl_header(msg: Message, data: bytes, body: int, end: int, layout: 
 def _decode_body(
     session: Session, msg: Message, layout: Any, data: bytes, body: int, end: int, bo: str
 ) -> int:
-    node = msg.node
-    ctx = session.ctx(bo)
-    header = layout.header
-    if header is not None:
-        size = header.size
-        avail = min(size, end - body)
-        hn = Node(header.abbrev, f"struct {header.name}", body, avail, data)
-        header.decode_into(hn, data, body, end - body)
-        node.add(hn)
-        body += min((size + 3) & ~3, end - body)
-    if layout.attrs is not None:
-        walk_attrs(ctx, data, body, end, layout.attrs, node, 1)
-    elif body < end:
+    if layout.attrs is None and layout.header is None and body < end:
         rest = Node("netlink.payload", "payload", body, end - body, data, data[body:end], hexbytes)
-        rest.note(
-            NOTE, UNDECODED, f"no attribute set for {msg.type_name}; {end - body} bytes shown raw"
-        )
-        node.add(rest)
+        rest.note(NOTE, UNDECODED, f"no attribute set for {msg.type_name}; {end - body} bytes shown raw")
+        msg.node.add(rest)
+        return end
+    decode_struct_and_attrs(session.ctx(bo), data, body, end, layout.header, layout.attrs, msg.node, 1)
     return end
 
 

@@ -29,6 +29,7 @@ from ..core.attrs import (
     NestAttr,
     NestTypeValueAttr,
     PadAttr,
+    RecordsAttr,
     ScalarAttr,
     StringAttr,
     StructAttr,
@@ -203,8 +204,13 @@ class Compiler:
             dec = self._binary(a, ab, cname, hint, units)
         elif t == "nest":
             target = a.get("nested-attributes")
+            fh = a.get("fixed-header")
             dec = NestAttr(
-                ab, cname, a.name, (lambda n=target, p=ab: self.attr_set(n, p) if n else None)
+                ab,
+                cname,
+                a.name,
+                (lambda n=target, p=ab: self.attr_set(n, p) if n else None),
+                self.struct_layout(fh, f"{ab}.{field_name(fh)}") if fh else None,
             )
         elif t == "indexed-array":
             dec = IndexedArrayAttr(ab, cname, a.name, self._element(a, ab, cname))
@@ -233,9 +239,36 @@ class Compiler:
             dec.enum_names = dict(self.spec.enums[enum].entries)
         return dec
 
+    def _records(self, a: AttrSpec, ab: str, cname: str) -> AttrDecoder | None:
+        spec = a.get("records")
+        if a.get("decoder") == "rtnexthop-list":  # older spelling of the same thing
+            spec = {"struct": "rtnexthop", "length": "rtnh-len", "attributes": a.get("nested-attributes")}
+        if not isinstance(spec, dict):
+            return None
+        sdef = self.spec.structs.get(spec.get("struct", ""))
+        lay = self.struct_layout(spec.get("struct", ""), f"{ab}.{field_name(spec.get('struct', ''))}")
+        if sdef is None or lay is None:
+            return None
+        member = next((m for m in lay.members if m.name == field_name(spec.get("length", ""))), None)
+        if member is None or member.st is None:
+            return None
+        target = spec.get("attributes")
+        return RecordsAttr(
+            ab,
+            cname,
+            a.name,
+            lay,
+            member.st,
+            member.offset,
+            lambda n=target, p=ab: self.attr_set(n, p) if n else None,
+        )
+
     def _binary(
         self, a: AttrSpec, ab: str, cname: str, hint: str | None, units: str | None
     ) -> AttrDecoder:
+        rec = self._records(a, ab, cname)
+        if rec is not None:
+            return rec
         sname = a.get("struct")
         if sname:
             lay = self.struct_layout(sname)
@@ -322,8 +355,9 @@ class Compiler:
                     if f.fixed_header
                     else None
                 )
+                sub = f.abbrev if f.abbrev is not None else key
                 cset = (
-                    self.attr_set(f.attribute_set, f"{ab}.{field_name(f.abbrev or key)}")
+                    self.attr_set(f.attribute_set, f"{ab}.{field_name(sub)}" if sub and sub != "*" else ab)
                     if f.attribute_set
                     else None
                 )
