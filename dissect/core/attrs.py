@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .display import Formatter, hexbytes
-from .tree import ERROR, MALFORMED, NOTE, PROTOCOL, UNDECODED, WARN, Node
+from .tree import CHAT, ERROR, MALFORMED, NOTE, PROTOCOL, UNDECODED, WARN, Node
 
 NLA_F_NESTED = 0x8000
 NLA_F_NET_BYTEORDER = 0x4000
@@ -569,7 +569,7 @@ class StringAttr(AttrDecoder):
                 self.fmt,
             )
             if raw:
-                node.note(NOTE, PROTOCOL, "string is not NUL-terminated")
+                node.note(CHAT, PROTOCOL, "string is not NUL-terminated")
             return node
         node = Node(
             self.abbrev,
