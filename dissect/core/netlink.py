@@ -108,7 +108,7 @@ class Message:
     __slots__ = (
         "frame", "index", "node", "protocol", "direction", "len", "type", "flags", "seq", "pid",
         "family", "type_name", "role", "layout", "error", "ext_msg", "ext_path", "request", "summary_fields",
-        "_info", "genl_cmd",
+        "_info", "genl_cmd", "answers",
     )  # fmt: skip
 
     def __init__(self, frame: int, index: int, node: Node, protocol: int, direction: str) -> None:
@@ -129,6 +129,7 @@ class Message:
         self.summary_fields: dict[str, Node] | None = None
         self._info: str | None = None
         self.genl_cmd: int | None = None
+        self.answers: str | None = None  # for ERROR/DONE: the request's type name
 
     @property
     def info(self) -> str:
@@ -696,15 +697,11 @@ def _decode_error(
             WARN, MALFORMED, f"{end - tlv} bytes after the echoed request without NLM_F_ACK_TLVS"
         )
         node.add(n)
-    msg.summary_fields = {"echo": echo_node}
-    _set_echo_name(msg, echo)
-
-
-def _set_echo_name(msg: Message, echo: Message) -> None:
-    # keep the echoed request's name and family on the error for the info line
     msg.layout = echo.layout
     msg.genl_cmd = echo.genl_cmd
-    msg.summary_fields = {"__echo_type__": Node("", echo.type_name, 0, 0, b"")}
+    msg.answers = echo.type_name
+    if echo.layout is None and rec is not None and rec.type == e_type:
+        msg.answers = rec.type_name
 
 
 def _decode_echo_body(
@@ -758,8 +755,11 @@ def _node_path(root: Node, target: int) -> list[Node]:
         node = nxt
 
 
-def _path_text(nodes: list[Node]) -> str:
+def _path_text(nodes: list[Node], target: int | None = None) -> str:
     parts = [n.name for n in nodes if n.abbrev not in ("netlink.hdr", "netlink.echo.hdr")]
+    last = nodes[-1] if nodes else None
+    if last is not None and target is not None and last.abbrev.endswith(".payload"):
+        parts[-1] = f"byte {target - last.offset} of the undecoded payload"
     return " > ".join(parts)
 
 
@@ -799,7 +799,7 @@ def _decode_extack(
         if req_root is not None:
             nodes = _node_path(req_root, req_base + offs_node.value)
             if nodes:
-                where = _path_text(nodes)
+                where = _path_text(nodes, req_base + offs_node.value)
         if where:
             msg.ext_path = where
             offs_node.display = f"{offs_node.value} (at {where})"
@@ -893,11 +893,7 @@ def _decode_done(session: Session, msg: Message, data: bytes, body: int, end: in
 def _info_text(msg: Message) -> str:
     t = msg.type
     if t == C.NLMSG_ERROR:
-        echo_name = ""
-        f = msg.summary_fields or {}
-        en = f.get("__echo_type__")
-        if en is not None:
-            echo_name = en.name
+        echo_name = msg.answers or ""
         if msg.error is None:
             return "malformed error message"
         if msg.error == 0:
