@@ -207,11 +207,22 @@ def unknown_attr(
         hexbytes,
     )
     where = f"set '{cset.name}' of {cset.spec_name}" if cset is not None else "this message"
-    if nla_type & NLA_F_NESTED and nla_len > 4 and depth < ctx.max_depth:
-        node.value = None
-        node.fmt = None
-        node.display = "(nested)"
-        walk_attrs(ctx, buf, off + 4, off + nla_len, None, node, depth + 1)
+    if nla_type & NLA_F_NESTED and nla_len > 4:
+        if depth >= ctx.max_depth:
+            node.note(
+                WARN, MALFORMED, f"nesting deeper than {ctx.max_depth} levels; not decoded further"
+            )
+        else:
+            node.value = None
+            node.fmt = None
+            node.display = "(nested)"
+            walk_attrs(ctx, buf, off + 4, off + nla_len, None, node, depth + 1)
+            node.note(
+                NOTE,
+                UNDECODED,
+                f"attribute {t} is not known in {where}; NLA_F_NESTED is set, so its payload is shown as attributes",
+            )
+            return node
     node.note(
         NOTE,
         UNDECODED,
@@ -732,7 +743,9 @@ class NestAttr(AttrDecoder):
         if self.header is None:
             walk_attrs(ctx, buf, off + 4, off + nla_len, self.target, node, depth + 1)
         else:
-            decode_struct_and_attrs(ctx, buf, off + 4, off + nla_len, self.header, self.target, node, depth + 1)
+            decode_struct_and_attrs(
+                ctx, buf, off + 4, off + nla_len, self.header, self.target, node, depth + 1
+            )
         return node
 
 
@@ -769,8 +782,20 @@ def decode_struct_and_attrs(
     if cset is not None:
         walk_attrs(ctx, buf, start, end, cset, parent, depth, known)
     elif start < end:
-        rest = Node(f"{parent.abbrev}.data", "data", start, end - start, buf, bytes(buf[start:end]), hexbytes)
-        rest.note(NOTE, UNDECODED, f"{end - start} bytes after the fixed header not described by the schema")
+        rest = Node(
+            f"{parent.abbrev}.data",
+            "data",
+            start,
+            end - start,
+            buf,
+            bytes(buf[start:end]),
+            hexbytes,
+        )
+        rest.note(
+            NOTE,
+            UNDECODED,
+            f"{end - start} bytes after the fixed header not described by the schema",
+        )
         parent.add(rest)
 
 
@@ -1018,8 +1043,20 @@ class RecordsAttr(AttrDecoder):
         i = 0
         while p < end:
             if end - p < need:
-                rest = Node(f"{self.abbrev}.trailer", "trailing bytes", p, end - p, buf, bytes(buf[p:end]), hexbytes)
-                rest.note(WARN, MALFORMED, f"{end - p} bytes left, too short for a {lay.name} of {lay.size} bytes")
+                rest = Node(
+                    f"{self.abbrev}.trailer",
+                    "trailing bytes",
+                    p,
+                    end - p,
+                    buf,
+                    bytes(buf[p:end]),
+                    hexbytes,
+                )
+                rest.note(
+                    WARN,
+                    MALFORMED,
+                    f"{end - p} bytes left, too short for a {lay.name} of {lay.size} bytes",
+                )
                 node.add(rest)
                 break
             rlen = self.len_st.unpack_from(buf, p + self.len_off)[0]
@@ -1032,10 +1069,18 @@ class RecordsAttr(AttrDecoder):
                 el.note(ERROR, MALFORMED, f"record length {rlen} is shorter than struct {lay.name}")
                 break
             if rec_end > end:
-                el.note(ERROR, MALFORMED, f"record length {rlen} runs {rec_end - end} bytes past the attribute")
+                el.note(
+                    ERROR,
+                    MALFORMED,
+                    f"record length {rlen} runs {rec_end - end} bytes past the attribute",
+                )
                 rec_end = end
             if depth >= ctx.max_depth:
-                el.note(WARN, MALFORMED, f"nesting deeper than {ctx.max_depth} levels; not decoded further")
+                el.note(
+                    WARN,
+                    MALFORMED,
+                    f"nesting deeper than {ctx.max_depth} levels; not decoded further",
+                )
                 break
             decode_struct_and_attrs(ctx, buf, p, rec_end, lay, cset, el, depth + 1)
             i += 1

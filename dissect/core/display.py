@@ -88,11 +88,15 @@ def boolean(v: Any) -> str:
     return str(v)
 
 
+# Where libc has two names for one number, the kernel's choice.
+_KERNEL_ERRNO_NAMES = {95: "EOPNOTSUPP", 11: "EAGAIN", 35: "EDEADLK"}
+
+
 def errno_name(code: int) -> str:
     """``-19`` -> ``ENODEV``; ``0`` -> ``OK``."""
     if code == 0:
         return "OK"
-    n = _errno.errorcode.get(abs(code))
+    n = _KERNEL_ERRNO_NAMES.get(abs(code)) or _errno.errorcode.get(abs(code))
     return n if n else f"errno {abs(code)}"
 
 

@@ -33,7 +33,13 @@ from collections import OrderedDict
 from typing import Any
 
 from . import constants as C
-from .attrs import NLA_TYPE_MASK, CompiledAttrSet, DecodeContext, decode_struct_and_attrs, walk_attrs
+from .attrs import (
+    NLA_TYPE_MASK,
+    CompiledAttrSet,
+    DecodeContext,
+    decode_struct_and_attrs,
+    walk_attrs,
+)
 from .display import enum_fmt, errno_fmt, errno_name, flags_fmt, hexbytes
 from .linklayer import decode_link_header
 from .tree import CHAT, ERROR, MALFORMED, NOTE, PROTOCOL, SEQUENCE, UNDECODED, WARN, Node
@@ -574,10 +580,14 @@ def _decode_body(
 ) -> int:
     if layout.attrs is None and layout.header is None and body < end:
         rest = Node("netlink.payload", "payload", body, end - body, data, data[body:end], hexbytes)
-        rest.note(NOTE, UNDECODED, f"no attribute set for {msg.type_name}; {end - body} bytes shown raw")
+        rest.note(
+            NOTE, UNDECODED, f"no attribute set for {msg.type_name}; {end - body} bytes shown raw"
+        )
         msg.node.add(rest)
         return end
-    decode_struct_and_attrs(session.ctx(bo), data, body, end, layout.header, layout.attrs, msg.node, 1)
+    decode_struct_and_attrs(
+        session.ctx(bo), data, body, end, layout.header, layout.attrs, msg.node, 1
+    )
     return end
 
 

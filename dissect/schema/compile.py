@@ -242,14 +242,22 @@ class Compiler:
     def _records(self, a: AttrSpec, ab: str, cname: str) -> AttrDecoder | None:
         spec = a.get("records")
         if a.get("decoder") == "rtnexthop-list":  # older spelling of the same thing
-            spec = {"struct": "rtnexthop", "length": "rtnh-len", "attributes": a.get("nested-attributes")}
+            spec = {
+                "struct": "rtnexthop",
+                "length": "rtnh-len",
+                "attributes": a.get("nested-attributes"),
+            }
         if not isinstance(spec, dict):
             return None
         sdef = self.spec.structs.get(spec.get("struct", ""))
-        lay = self.struct_layout(spec.get("struct", ""), f"{ab}.{field_name(spec.get('struct', ''))}")
+        lay = self.struct_layout(
+            spec.get("struct", ""), f"{ab}.{field_name(spec.get('struct', ''))}"
+        )
         if sdef is None or lay is None:
             return None
-        member = next((m for m in lay.members if m.name == field_name(spec.get("length", ""))), None)
+        member = next(
+            (m for m in lay.members if m.name == field_name(spec.get("length", ""))), None
+        )
         if member is None or member.st is None:
             return None
         target = spec.get("attributes")
@@ -357,7 +365,9 @@ class Compiler:
                 )
                 sub = f.abbrev if f.abbrev is not None else key
                 cset = (
-                    self.attr_set(f.attribute_set, f"{ab}.{field_name(sub)}" if sub and sub != "*" else ab)
+                    self.attr_set(
+                        f.attribute_set, f"{ab}.{field_name(sub)}" if sub and sub != "*" else ab
+                    )
                     if f.attribute_set
                     else None
                 )

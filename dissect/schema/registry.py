@@ -296,7 +296,9 @@ class Registry:
                 op, role = found
                 # A reply is named after the operation that owns its number
                 # (CTRL_CMD_GETFAMILY is answered with CTRL_CMD_NEWFAMILY).
-                owner = next((o for o in spec.operations if cmd in o.requests or cmd in o.events), op)
+                owner = next(
+                    (o for o in spec.operations if cmd in o.requests or cmd in o.events), op
+                )
                 name = c_name(spec.op_prefix, owner.name)
                 lay = self._layout(spec, op, name, role, bo, op.fixed_header)
         self._layouts[key] = lay

@@ -213,7 +213,9 @@ def _load_enum(d: dict[str, Any], where: str, consts: dict[str, Any]) -> EnumDef
             doc = e.get("doc")
         nxt = val + 1
         if is_flags and not 0 <= val < 64:
-            raise _err(w, f"flag {ename!r} has bit number {val}; flags values are bit numbers 0..63")
+            raise _err(
+                w, f"flag {ename!r} has bit number {val}; flags values are bit numbers 0..63"
+            )
         key = (1 << val) if is_flags else val
         entries[key] = ename
         if isinstance(doc, str):
