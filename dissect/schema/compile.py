@@ -15,6 +15,7 @@ recursion on the wire.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from typing import Any
 
 from ..core import display as disp
@@ -144,6 +145,10 @@ class Compiler:
         self._structs[key] = lay
         return lay
 
+    def _nested(self, set_name: str | None, prefix: str) -> Callable[[], CompiledAttrSet | None]:
+        """A resolver that compiles a nested set on first use."""
+        return lambda: self.attr_set(set_name, prefix) if set_name else None
+
     # -- attribute sets --------------------------------------------------------
     def attr_set(self, name: str, prefix: str | None = None) -> CompiledAttrSet | None:
         aset = self.spec.attr_sets.get(name)
@@ -209,7 +214,7 @@ class Compiler:
                 ab,
                 cname,
                 a.name,
-                (lambda n=target, p=ab: self.attr_set(n, p) if n else None),
+                self._nested(target, ab),
                 self.struct_layout(fh, f"{ab}.{field_name(fh)}") if fh else None,
             )
         elif t == "indexed-array":
@@ -219,7 +224,7 @@ class Compiler:
                 ab,
                 cname,
                 a.name,
-                (lambda n=a.get("nested-attributes"), p=ab: self.attr_set(n, p) if n else None),
+                self._nested(a.get("nested-attributes"), ab),
             )
             levels = a.get("type-value") or ["key"]
             dec = NestTypeValueAttr(ab, cname, a.name, [str(x) for x in levels], inner)
@@ -268,7 +273,7 @@ class Compiler:
             lay,
             member.st,
             member.offset,
-            lambda n=target, p=ab: self.attr_set(n, p) if n else None,
+            self._nested(target, ab),
         )
 
     def _binary(
@@ -325,9 +330,7 @@ class Compiler:
         hint = a.get("display-hint")
         if sub == "nest":
             target = a.get("nested-attributes")
-            return NestAttr(
-                ab, cname, a.name, (lambda n=target, p=ab: self.attr_set(n, p) if n else None)
-            )
+            return NestAttr(ab, cname, a.name, self._nested(target, ab))
         if sub in _INT_TYPES:
             return ScalarAttr(
                 ab,
