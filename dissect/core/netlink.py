@@ -89,7 +89,7 @@ def flags_formatter(kind: str | None, control: int | None = None) -> Any:
 
 
 class RequestRecord:
-    __slots__ = ("frame", "type", "type_name", "data", "family", "cmd")
+    __slots__ = ("frame", "type", "type_name", "data", "family", "cmd", "family_name")
 
     def __init__(
         self,
@@ -99,13 +99,15 @@ class RequestRecord:
         data: bytes,
         family: str | None,
         cmd: int | None,
+        family_name: str = "",
     ) -> None:
         self.frame = frame
         self.type = type_
         self.type_name = type_name
         self.data = data
-        self.family = family
+        self.family = family  # generic netlink family, if any
         self.cmd = cmd
+        self.family_name = family_name  # what the summary's family column shows
 
 
 class Message:
@@ -512,7 +514,13 @@ def decode_message(
             msg.protocol,
             msg.seq,
             RequestRecord(
-                frame_no, t, msg.type_name, bytes(data[off:end]), genl_family, msg.genl_cmd
+                frame_no,
+                t,
+                msg.type_name,
+                bytes(data[off:end]),
+                genl_family,
+                msg.genl_cmd,
+                msg.family,
             ),
         )
     else:
@@ -894,6 +902,9 @@ def _decode_done(session: Session, msg: Message, data: bytes, body: int, end: in
         node.add(n)
     rec = session.request_for(msg.protocol, msg.seq) if msg.seq else None
     msg.request = rec
+    if rec is not None:
+        msg.family = rec.family_name
+        msg.answers = rec.type_name
 
 
 # ---------------------------------------------------------------------------

@@ -46,7 +46,7 @@ def op_kind(name: str) -> str | None:
 class Summary:
     """A compiled ``summary`` template (see docs/schema.md)."""
 
-    segments: list[list[tuple[str, list[tuple[str, str | None, bool]]]]]
+    segments: list[list[tuple[str, list[tuple[str, str | None, str]]]]]
 
     def render(self, fields: dict[str, Any]) -> str:
         out = []
@@ -56,6 +56,8 @@ class Summary:
                 for key, _, raw in holes:
                     node = fields.get(key)
                     if node is None:
+                        break
+                    if raw == "nz" and not node.value:
                         break
                     if raw:
                         vals.append(str(node.value))
@@ -96,9 +98,8 @@ def compile_summary(tmpl: Any) -> Summary | None:
                 if b < 0:
                     break
                 inner = text[a + 1 : b]
-                raw = inner.endswith("!raw")
-                key = inner[:-4] if raw else inner
-                holes.append((key, inner, raw))
+                key, _, mod = inner.partition("!")
+                holes.append((key, inner, mod or ""))
                 pos = b + 1
             compiled.append((text, holes))
         segs.append(compiled)
