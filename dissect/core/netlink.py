@@ -49,6 +49,7 @@ TO_USER = "kernel->user"
 
 _PROTO_FMT = enum_fmt({k: f"NETLINK_{v}" for k, v in C.PROTOCOLS.items()})
 _CONTROL_FMT = enum_fmt(C.CONTROL_TYPES)
+_AF_FMT = enum_fmt({0: "unspec", 1: "unix", 2: "inet", 7: "bridge", 10: "inet6", 16: "netlink", 17: "packet", 28: "mpls", 45: "mctp"})
 _ERR_ST = struct.Struct("<i")
 _ERR_ST_BE = struct.Struct(">i")
 
@@ -484,6 +485,7 @@ def decode_message(
     )
     if echo:
         return
+    node.display = msg.type_name
     if control is not None:
         if not to_kernel:
             msg.role = "control"
@@ -593,9 +595,22 @@ def _decode_body(
         )
         msg.node.add(rest)
         return end
-    decode_struct_and_attrs(
-        session.ctx(bo), data, body, end, layout.header, layout.attrs, msg.node, 1
-    )
+    header = layout.header
+    if (
+        msg.protocol == C.NETLINK_ROUTE
+        and msg.direction == TO_KERNEL
+        and msg.flags & C.NLM_F_DUMP
+        and header is not None
+        and 0 < end - body <= 4 < header.size
+    ):
+        # Legacy dump requests carry only struct rtgenmsg { u8 rtgen_family; }
+        # (include/uapi/linux/rtnetlink.h); the kernel accepts them.
+        h = Node("rtnl.rtgenmsg", "struct rtgenmsg", body, end - body, data)
+        h.add(Node("rtnl.rtgenmsg.rtgen_family", "rtgen_family", body, 1, data, data[body], _AF_FMT))
+        h.note(CHAT, PROTOCOL, f"legacy dump request: struct rtgenmsg instead of struct {header.name}")
+        msg.node.add(h)
+        return end
+    decode_struct_and_attrs(session.ctx(bo), data, body, end, header, layout.attrs, msg.node, 1)
     return end
 
 
