@@ -1,0 +1,44 @@
+"""Shared pytest configuration for the nlshark tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any) -> None:
+    """Coverage of the differential test against tshark (tests/test_tshark_diff.py).
+
+    That module leaves per-capture counts on ``config._nlshark_tshark_diff``;
+    nothing is printed when it did not run.  With ``-v`` the compared tshark
+    fields are listed too.
+    """
+    report = getattr(config, "_nlshark_tshark_diff", None)
+    if not report:
+        return
+    tr = terminalreporter
+    tr.section("nlshark vs tshark: what was compared")
+    cols = (
+        "frames",
+        "messages",
+        "header fields",
+        "attribute extents",
+        "field values",
+        "known differences",
+    )
+    width = max(len(c) for c in report)
+    tr.write_line(f"{'capture':<{width}}  " + "  ".join(cols))
+    totals = dict.fromkeys(cols, 0)
+    per_field: dict[str, int] = {}
+    for cid in sorted(report):
+        r = report[cid]
+        tr.write_line(f"{cid:<{width}}  " + "  ".join(f"{r[c]:>{len(c)}}" for c in cols))
+        for c in cols:
+            totals[c] += r[c]
+        for k, v in r["per field"].items():
+            per_field[k] = per_field.get(k, 0) + v
+    tr.write_line(f"{'total':<{width}}  " + "  ".join(f"{totals[c]:>{len(c)}}" for c in cols))
+    versions = sorted({r["tshark"] for r in report.values()})
+    tr.write_line(f"tshark {', '.join(versions)}; {len(per_field)} distinct tshark fields compared")
+    if config.getoption("verbose") > 0:
+        for k in sorted(per_field):
+            tr.write_line(f"  {per_field[k]:>7}  {k}")

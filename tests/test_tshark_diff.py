@@ -1,0 +1,840 @@
+"""Differential test against Wireshark: our decode versus ``tshark -T pdml``.
+
+Theory of operation.  For every capture in ``captures/`` and in the shared
+captures folder (``../shared/captures``, skipped when absent), tshark runs
+once per test session (in a background pool, two at a time, with an empty
+configuration directory so personal preferences cannot change its output);
+its PDML is parsed with ``iterparse`` one packet at a time and reduced to
+
+* the netlink headers it shows, each with its position; a header that
+  follows a ``netlink.error`` field inside the same message is the request
+  echoed by NLMSG_ERROR, every other one starts a message of the frame;
+* the start and length of every attribute (``netlink.attr_len``);
+* every field with its name, position, size and ``show`` value.
+
+Our side is `dissect.read_capture` over the same file.  Positions are
+comparable directly: tshark's ``pos`` is relative to the frame start and so
+are our `Node` offsets (both include the 16-byte nlmon pseudo-header).
+Checks, per capture:
+
+1. same frames; the messages of each frame start at the same offsets (so the
+   counts are equal and echoed headers are not taken for messages);
+2. every message's nlmsghdr (len, type, flags, seq, pid) from the `Message`
+   API equals tshark's header at that position;
+3. every attribute tshark delimits is a node of ours with the same start and
+   length;
+4. every tshark field listed in `FIELDS` equals the value of our node at its
+   position (``member``: same start and size; ``attr``: tshark gives the
+   attribute's payload, our attribute node starts 4 bytes earlier at its
+   nlattr header), compared by value (integers, strings, addresses as
+   addresses, bits under a mask), and the node is one of the expected
+   abbreviations;
+5. (tshark 4.0 only) every field tshark shows is either compared (`FIELDS`)
+   or listed in `NOT_COMPARED` with the reason, so coverage stays visible.
+
+A difference is accepted only when `tests/tshark_known_differences.py`
+names it and its condition holds on the bytes; anything else fails with the
+capture, frame, message index, field, position, our value and tshark's.
+Confirmed bugs of our decoder would go to `OUR_BUGS` below: they are taken
+out of the main checks and asserted in `test_our_known_bugs`, which is
+``xfail(strict=True)`` so a fix is noticed.
+
+The counts of compared fields per capture are put on ``config`` for the
+terminal summary hook in ``conftest.py``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import xml.etree.ElementTree as ET
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pytest
+
+try:  # tests/ on sys.path (pytest's default import mode) or the project root
+    from tshark_known_differences import CONDITIONS, KNOWN_DIFFERENCES, KnownDifference
+except ImportError:  # pragma: no cover
+    from tests.tshark_known_differences import CONDITIONS, KNOWN_DIFFERENCES, KnownDifference
+
+TSHARK = shutil.which("tshark")
+pytestmark = pytest.mark.skipif(TSHARK is None, reason="tshark is not on PATH")
+
+HERE = Path(__file__).resolve()
+LOCAL_CAPTURES = HERE.parents[1] / "captures"
+SHARED_CAPTURES = HERE.parents[2] / "shared" / "captures"
+
+
+def _captures() -> list[tuple[str, Path]]:
+    out = []
+    for label, folder in (("", LOCAL_CAPTURES), ("shared:", SHARED_CAPTURES)):
+        if folder.is_dir():
+            for p in sorted(folder.glob("*.pcap*")):
+                if p.suffix in (".pcap", ".pcapng"):
+                    out.append((label + p.name, p))
+    return out
+
+
+CAPTURES = _captures()
+CAPTURE_IDS = [c[0] for c in CAPTURES]
+
+# ---------------------------------------------------------------------------
+# What is compared.
+
+INT, STR, IP, MAC, SHIFT8 = "int", "str", "ip", "mac", "shift8"
+
+
+class F(NamedTuple):
+    """How one tshark field maps onto our tree.
+
+    rule: "member" (our node has tshark's pos and size) or "attr" (tshark
+    shows an attribute's payload; our attribute node is 4 bytes earlier and
+    4 bytes longer).  kind: INT, STR, IP, MAC, SHIFT8 (tshark shows the high
+    byte) or an int mask (tshark shows one bit, 0/1).  ours: the abbreviations
+    our node may have, or None for a family we do not decode yet (any node
+    with the exact extent is compared then).
+    """
+
+    rule: str
+    kind: str | int
+    ours: tuple[str, ...] | None
+
+
+def _m(kind: str | int, *ours: str) -> F:
+    return F("member", kind, ours)
+
+
+def _a(kind: str | int, *ours: str) -> F:
+    return F("attr", kind, ours)
+
+
+_HDR = {  # tshark header field -> our header member (top-level or echoed)
+    "netlink.hdr_len": "len",
+    "netlink.hdr_type": "type",
+    "netlink-route.nltype": "type",
+    "netlink-sock_diag.nltype": "type",
+    "genl.family_id": "type",
+    "netlink.hdr_flags": "flags",
+    "netlink.hdr_seq": "seq",
+    "netlink.hdr_pid": "pid",
+}
+# nlmsghdr flag bits (linux/netlink.h); Wireshark names the GET and NEW
+# variants of bits 8..11 separately.
+_HDR_FLAG_BITS = {
+    "request": 0x1,
+    "multi": 0x2,
+    "ack": 0x4,
+    "echo": 0x8,
+    "dump_intr": 0x10,
+    "dump_filtered": 0x20,
+    "root": 0x100,
+    "match": 0x200,
+    "atomic": 0x400,
+    "replace": 0x100,
+    "excl": 0x200,
+    "create": 0x400,
+    "append": 0x800,
+}
+# IFLA_STATS / IFLA_STATS64 members (struct rtnl_link_stats{,64}); Wireshark
+# reuses "rx_errors.*" names for the tx error counters.
+_LINKSTATS = {
+    "rxpackets": ("rx_packets",),
+    "txpackets": ("tx_packets",),
+    "rxbytes": ("rx_bytes",),
+    "txbytes": ("tx_bytes",),
+    "rxerrors": ("rx_errors",),
+    "txerrors": ("tx_errors",),
+    "rxdropped": ("rx_dropped",),
+    "txdropped": ("tx_dropped",),
+    "multicast": ("multicast",),
+    "collisions": ("collisions",),
+    "rx_errors.length_errs": ("rx_length_errors",),
+    "rx_errors.over_errs": ("rx_over_errors",),
+    "rx_errors.crc_errs": ("rx_crc_errors",),
+    "rx_errors.frame_errs": ("rx_frame_errors",),
+    "rx_errors.fifo_errs": ("rx_fifo_errors", "tx_fifo_errors"),
+    "rx_errors.miss_errs": ("rx_missed_errors",),
+    "rx_errors.abort_errs": ("tx_aborted_errors",),
+    "rx_errors.carrier_errs": ("tx_carrier_errors",),
+    "rx_errors.heartbeat_errs": ("tx_heartbeat_errors",),
+    "rx_errors.window_errs": ("tx_window_errors",),
+}
+
+# The table of compared fields: tshark field -> F(rule, kind, our abbrevs).
+FIELDS: dict[str, F] = {
+    # nlmon pseudo-header
+    "netlink.hatype": _m(INT, "nlmon.hatype"),
+    "netlink.family": _m(INT, "nlmon.protocol"),
+    # struct nlmsghdr, of messages and of requests echoed by NLMSG_ERROR
+    **{k: _m(INT, f"netlink.{v}", f"netlink.echo.{v}") for k, v in _HDR.items()},
+    **{
+        f"netlink.hdr_flags.{k}": _m(bit, "netlink.flags", "netlink.echo.flags")
+        for k, bit in _HDR_FLAG_BITS.items()
+    },
+    "netlink-netfilter.subsys": _m(SHIFT8, "netlink.type", "netlink.echo.type"),
+    # NLMSG_ERROR
+    "netlink.error": _m(INT, "netlink.error.code"),
+    # struct genlmsghdr
+    "genl.cmd": _m(INT, "genl.cmd"),
+    "genl.ctrl.cmd": _m(INT, "genl.cmd"),
+    "genl.version": _m(INT, "genl.version"),
+    # nlctrl attributes (linux/genetlink.h)
+    "genl.ctrl.family_id": _a(INT, "genl.ctrl.ctrl.family_id"),
+    "genl.ctrl.family_name": _a(STR, "genl.ctrl.ctrl.family_name"),
+    "genl.ctrl.version": _a(INT, "genl.ctrl.ctrl.version"),
+    "genl.ctrl.hdrsize": _a(INT, "genl.ctrl.ctrl.hdrsize"),
+    "genl.ctrl.maxattr": _a(INT, "genl.ctrl.ctrl.maxattr"),
+    "genl.ctrl.op_id": _a(INT, "genl.ctrl.ctrl.ops.id"),
+    "genl.ctrl.op_flags": _a(INT, "genl.ctrl.ctrl.ops.flags"),
+    "genl.ctrl.op_flags.admin_perm": _a(0x01, "genl.ctrl.ctrl.ops.flags"),
+    "genl.ctrl.op_flags.cmd_cap_do": _a(0x02, "genl.ctrl.ctrl.ops.flags"),
+    "genl.ctrl.op_flags.cmd_cap_dump": _a(0x04, "genl.ctrl.ctrl.ops.flags"),
+    "genl.ctrl.op_flags.cmd_cap_haspol": _a(0x08, "genl.ctrl.ctrl.ops.flags"),
+    "genl.ctrl.op_flags.uns_admin_perm": _a(0x10, "genl.ctrl.ctrl.ops.flags"),
+    "genl.ctrl.group_id": _a(INT, "genl.ctrl.ctrl.mcast_groups.id"),
+    "genl.ctrl.group_name": _a(STR, "genl.ctrl.ctrl.mcast_groups.name"),
+    # struct ifinfomsg
+    "netlink-route.ifi_family": _m(INT, "rtnl.ifinfomsg.ifi_family"),
+    "netlink-route.ifi_type": _m(INT, "rtnl.ifinfomsg.ifi_type"),
+    "netlink-route.ifi_index": _m(INT, "rtnl.ifinfomsg.ifi_index"),
+    "netlink-route.ifi_flags": _m(INT, "rtnl.ifinfomsg.ifi_flags"),
+    "netlink-route.ifi_flags.iff_up": _m(0x1, "rtnl.ifinfomsg.ifi_flags"),
+    "netlink-route.ifi_flags.iff_broadcast": _m(0x2, "rtnl.ifinfomsg.ifi_flags"),
+    "netlink-route.ifi_change": _m(INT, "rtnl.ifinfomsg.ifi_change"),
+    # IFLA_* (linux/if_link.h)
+    "netlink-route.ifla_ifname": _a(STR, "rtnl.link.ifname"),
+    "netlink-route.ifla_mtu": _a(INT, "rtnl.link.mtu"),
+    "netlink-route.ifla_min_mtu": _a(INT, "rtnl.link.min_mtu"),
+    "netlink-route.ifla_max_mtu": _a(INT, "rtnl.link.max_mtu"),
+    "netlink-route.ifla_txqlen": _a(INT, "rtnl.link.txqlen"),
+    "netlink-route.ifla_operstate": _a(INT, "rtnl.link.operstate"),
+    "netlink-route.ifla_group": _a(INT, "rtnl.link.group"),
+    "netlink-route.ifla_promiscuity": _a(INT, "rtnl.link.promiscuity"),
+    "netlink-route.ifla_txqnum": _a(INT, "rtnl.link.num_tx_queues"),
+    "netlink-route.ifla_rxqnum": _a(INT, "rtnl.link.num_rx_queues"),
+    "netlink-route.ifla_gso_maxsegs": _a(INT, "rtnl.link.gso_max_segs"),
+    "netlink-route.ifla_gso_maxsize": _a(INT, "rtnl.link.gso_max_size"),
+    "netlink-route.ifla_carrier": _a(INT, "rtnl.link.carrier"),
+    "netlink-route.ifla_carrier_changes": _a(INT, "rtnl.link.carrier_changes"),
+    "netlink-route.ifla_carrier_up_count": _a(INT, "rtnl.link.carrier_up_count"),
+    "netlink-route.ifla_carrier_down_count": _a(INT, "rtnl.link.carrier_down_count"),
+    "netlink-route.ifla_qdisc": _a(STR, "rtnl.link.qdisc"),
+    "netlink-route.ifla_hwaddr": _a(MAC, "rtnl.link.address"),
+    "netlink-route.ifla_broadcast": _a(MAC, "rtnl.link.broadcast"),
+    **{
+        f"netlink-route.ifla_map.{k}": _m(INT, f"rtnl.rtnl_link_ifmap.{k}")
+        for k in ("mem_start", "mem_end", "base_addr", "irq", "dma", "port")
+    },
+    **{
+        f"netlink-route.ifla_linkstats.{k}": _m(
+            INT, *(f"rtnl.{s}.{m}" for s in ("rtnl_link_stats", "rtnl_link_stats64") for m in v)
+        )
+        for k, v in _LINKSTATS.items()
+    },
+    # struct ifaddrmsg and IFA_* (linux/if_addr.h)
+    "netlink-route.ifa_family": _m(INT, "rtnl.ifaddrmsg.ifa_family"),
+    "netlink-route.ifa_prefixlen": _m(INT, "rtnl.ifaddrmsg.ifa_prefixlen"),
+    "netlink-route.ifa_flags": _m(INT, "rtnl.ifaddrmsg.ifa_flags"),
+    "netlink-route.ifa_scope": _m(INT, "rtnl.ifaddrmsg.ifa_scope"),
+    "netlink-route.ifa_index": _m(INT, "rtnl.ifaddrmsg.ifa_index"),
+    "netlink-route.ifa_address.ipv4": _a(
+        IP, "rtnl.addr.address", "rtnl.addr.local", "rtnl.addr.broadcast"
+    ),
+    "netlink-route.ifa_address.ipv6": _a(
+        IP, "rtnl.addr.address", "rtnl.addr.local", "rtnl.addr.broadcast"
+    ),
+    "netlink-route.ifa_label": _a(STR, "rtnl.addr.label"),
+    "netlink-route.ifa_flags32": _a(INT, "rtnl.addr.flags"),
+    # struct ndmsg (linux/neighbour.h)
+    "netlink-route.nd_family": _m(INT, "rtnl.ndmsg.ndm_family"),
+    "netlink-route.nd_index": _m(INT, "rtnl.ndmsg.ndm_ifindex"),
+    "netlink-route.nd_state": _m(INT, "rtnl.ndmsg.ndm_state"),
+    "netlink-route.nd_flags": _m(INT, "rtnl.ndmsg.ndm_flags"),
+    "netlink-route.nd_type": _m(INT, "rtnl.ndmsg.ndm_type"),
+    # struct rtmsg and RTA_* (linux/rtnetlink.h)
+    **{
+        f"netlink-route.rt_{k}": _m(INT, f"rtnl.rtmsg.rtm_{k}")
+        for k in (
+            "family",
+            "dst_len",
+            "src_len",
+            "tos",
+            "table",
+            "protocol",
+            "scope",
+            "type",
+            "flags",
+        )
+    },
+    "netlink-route.rta_oif": _a(INT, "rtnl.route.oif"),
+    # sock_diag (linux/inet_diag.h, linux/unix_diag.h, linux/sock_diag.h):
+    # we have no schema yet, so any node with the exact extent will do.
+    **{
+        f"netlink-sock_diag.{k}": F("member", kind, None)
+        for k, kind in {
+            "family": INT,
+            "inet_protocol": INT,
+            "inet_extended": INT,
+            "inet_padding": INT,
+            "inet_states": INT,
+            "inet_sport": INT,
+            "inet_dport": INT,
+            "inet_src_ip4": IP,
+            "inet_dest_ip4": IP,
+            "inet_src_ip6": IP,
+            "inet_dest_ip6": IP,
+            "inet_interface": INT,
+            "cookie": INT,
+            "state": INT,
+            "type": INT,
+            "shutdown": INT,
+            "recv_queue": INT,
+            "send_queue": INT,
+            "inode": INT,
+            "unix_show": INT,
+            "unix_show.name": 0x01,
+            "unix_show.vfs": 0x02,
+            "unix_show.peer": 0x04,
+            "unix_show.icons": 0x08,
+            "unix_show.rqlen": 0x10,
+            "unix_show.meminfo": 0x20,
+        }.items()
+    },
+    "netlink-sock_diag.unix_name": F("attr", STR, None),
+    "netlink-sock_diag.unix_peer_inode": F("attr", INT, None),
+    # struct nfgenmsg (linux/netfilter/nfnetlink.h): no schema of ours yet
+    "netlink-netfilter.family": F("member", INT, None),
+    "netlink-netfilter.version": F("member", INT, None),
+    "netlink-netfilter.res_id": F("member", INT, None),
+}
+
+# tshark fields deliberately not compared value by value (fnmatch pattern).
+NOT_COMPARED: dict[str, str] = {
+    "netlink.attr_len": "attribute extent: checked by test_attribute_boundaries",
+    "netlink.attr_type": "attribute type: it names our node; extent checked by test_attribute_boundaries",
+    "netlink.attr_type.*": "bits of the attribute type (nested, byte order)",
+    "netlink-route.*_attr_type": "attribute type number (names our node), extent checked",
+    "genl.ctrl_attr": "attribute type number (names our node), extent checked",
+    "genl.ctrl.*_attr": "attribute type number (names our node), extent checked",
+    "netlink-sock_diag.*_attr": "attribute type number, extent checked",
+    "netlink.attr_index": "array index of nested elements: structure, not a value",
+    "netlink.attr_data": "an attribute tshark does not decode: raw bytes only",
+    "data": "payload tshark does not decode",
+    "data.*": "payload tshark does not decode",
+    "genl.reserved": "tshark shows genlmsghdr.reserved without a value",
+    "_ws.*": "tshark's expert info (malformed packets), not a field",
+    "frame.*": "capture metadata, not netlink",
+    "num": "geninfo",
+    "len": "geninfo",
+    "caplen": "geninfo",
+    "timestamp": "geninfo",
+}
+
+# Confirmed bugs of our decoder: (capture id, frame, tshark field, pos, reason).
+# Each is asserted separately with xfail(strict=True) and left out of the
+# main checks.  None known.
+OUR_BUGS: list[tuple[str, int, str, int, str]] = []
+
+# ---------------------------------------------------------------------------
+# tshark side
+
+
+@dataclass
+class THeader:
+    pos: int
+    vals: dict[str, tuple[str, str]]  # len/type/flags/seq/pid -> (tshark field, show)
+    echo: bool
+
+
+@dataclass
+class TField:
+    name: str
+    pos: int
+    size: int
+    show: str
+    value: str
+
+
+@dataclass
+class TFrame:
+    number: int
+    headers: list[THeader] = field(default_factory=list)
+    attrs: list[tuple[int, int]] = field(default_factory=list)
+    fields: list[TField] = field(default_factory=list)
+
+
+_HDR_KEYS = {
+    "netlink.hdr_len": "len",
+    "netlink.hdr_flags": "flags",
+    "netlink.hdr_seq": "seq",
+    "netlink.hdr_pid": "pid",
+}
+
+
+def _header(el: ET.Element, echo: bool) -> THeader:
+    pos = int(el.get("pos", "-1"))
+    vals: dict[str, tuple[str, str]] = {}
+    for c in el:
+        name = c.get("name", "")
+        key = _HDR_KEYS.get(name)
+        if key is None and int(c.get("pos", "-1")) == pos + 4:
+            key = "type"  # netlink.hdr_type, netlink-route.nltype, genl.family_id, ...
+        if key is not None and key not in vals:
+            vals[key] = (name, c.get("show", ""))
+    return THeader(pos, vals, echo)
+
+
+def _walk(el: ET.Element, tf: TFrame) -> None:
+    seen_error = False
+    for c in el:
+        name = c.get("name", "")
+        kids = list(c)
+        if any(k.get("name") == "netlink.hdr_len" for k in kids):
+            tf.headers.append(_header(c, seen_error))
+        elif name == "netlink.error":
+            seen_error = True
+        elif name == "netlink.attr_len":
+            tf.attrs.append((int(c.get("pos", "-1")), int(c.get("show", "0"))))
+        if name:
+            tf.fields.append(
+                TField(
+                    name,
+                    int(c.get("pos", "-1")),
+                    int(c.get("size", "0")),
+                    c.get("show", ""),
+                    c.get("value", ""),
+                )
+            )
+        if kids:
+            _walk(c, tf)
+
+
+def parse_pdml(path: Path) -> tuple[str, list[TFrame]]:
+    """(tshark version, frames) of a PDML file."""
+    creator = ""
+    frames: list[TFrame] = []
+    for ev, el in ET.iterparse(path, events=("start", "end")):
+        if ev == "start":
+            if el.tag == "pdml":
+                creator = el.get("creator", "")
+            continue
+        if el.tag != "packet":
+            continue
+        tf = TFrame(0)
+        for proto in el:
+            pname = proto.get("name")
+            if pname == "geninfo":
+                for c in proto:
+                    if c.get("name") == "num":
+                        tf.number = int(c.get("show", "0"))
+            elif pname in ("frame", "_ws.malformed"):
+                continue
+            else:
+                _walk(proto, tf)
+        el.clear()
+        frames.append(tf)
+    return creator.rpartition("/")[2], frames
+
+
+def _run_tshark(capture: Path, out: Path, confdir: str) -> Path:
+    env = dict(os.environ, WIRESHARK_CONFIG_DIR=confdir)
+    with open(out, "wb") as fh:
+        subprocess.run(
+            [TSHARK or "tshark", "-n", "-r", str(capture), "-T", "pdml"],
+            stdout=fh,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            check=True,
+            timeout=300,
+        )
+    return out
+
+
+@pytest.fixture(scope="module")
+def tshark_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Future[Path]]]:
+    """tshark runs for all captures, started at once, two at a time."""
+    tmp = tmp_path_factory.mktemp("tshark")
+    confdir = tempfile.mkdtemp(dir=tmp)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        yield {
+            cid: pool.submit(_run_tshark, path, tmp / f"{i}.pdml", confdir)
+            for i, (cid, path) in enumerate(CAPTURES)
+        }
+
+
+# ---------------------------------------------------------------------------
+# comparison
+
+
+def _norm_mac(v: Any) -> bytes | None:
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return bytes(v)
+    if isinstance(v, str):
+        try:
+            return bytes.fromhex(re.sub("[^0-9a-fA-F]", "", v))
+        except ValueError:
+            return None
+    return None
+
+
+def values_equal(kind: str | int, show: str, ours: Any) -> bool:
+    """Value semantics: does tshark's ``show`` mean our value?"""
+    if isinstance(ours, bool):
+        ours = int(ours)
+    try:
+        if kind == STR:
+            return isinstance(ours, str) and ours == show
+        if kind == IP:
+            if isinstance(ours, (bytes, bytearray)):
+                ours = bytes(ours)
+            elif not isinstance(ours, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+                ours = str(ours)
+            return ipaddress.ip_address(ours) == ipaddress.ip_address(show)
+        if kind == MAC:
+            return _norm_mac(ours) == _norm_mac(show)
+        if not isinstance(ours, int):
+            return False
+        t = int(show, 0)
+        if kind == INT:
+            return t == ours
+        if kind == SHIFT8:
+            return t == ours >> 8
+        if isinstance(kind, int):
+            return t == (1 if ours & kind else 0)
+    except ValueError:
+        return False
+    raise AssertionError(f"unknown kind {kind!r}")
+
+
+def _byte_swapped(show: str, size: int, ours: Any) -> bool:
+    try:
+        t = int(show, 0)
+    except ValueError:
+        return False
+    if not isinstance(ours, int) or isinstance(ours, bool) or size <= 1:
+        return False
+    try:
+        return int.from_bytes(ours.to_bytes(size, "little", signed=ours < 0), "big") == t
+    except OverflowError:
+        return False
+
+
+def _known(fname: str, condition: str, protocol: str | None) -> KnownDifference | None:
+    for kd in KNOWN_DIFFERENCES:
+        if (
+            kd.condition == condition
+            and fnmatch.fnmatchcase(fname, kd.field)
+            and (kd.protocol is None or kd.protocol == protocol)
+        ):
+            return kd
+    return None
+
+
+def _path(root: Any, pos: int) -> list[Any]:
+    """Our nodes from the frame root down to the deepest one holding byte pos."""
+    out = [root]
+    node = root
+    while True:
+        nxt = None
+        for c in node.children or ():
+            if c.offset <= pos < c.offset + c.length:
+                nxt = c
+                break
+        if nxt is None:
+            return out
+        out.append(nxt)
+        node = nxt
+
+
+def _undecoded(root: Any, pos: int) -> bool:
+    leaf = _path(root, pos)[-1]
+    return any(n.group == "undecoded" for n in leaf.notes or ())
+
+
+@dataclass
+class Diff:
+    """Everything one capture's comparison found."""
+
+    capture: str
+    tshark_version: str = ""
+    frames: int = 0
+    messages: int = 0
+    structure: list[str] = field(default_factory=list)  # frame / message layout
+    headers: list[str] = field(default_factory=list)
+    attrs: list[str] = field(default_factory=list)
+    values: list[str] = field(default_factory=list)
+    bugs: dict[tuple[int, str, int], str] = field(default_factory=dict)
+    compared: Counter[str] = field(default_factory=Counter)  # tshark field -> values compared
+    header_checks: int = 0
+    attr_checks: int = 0
+    known: Counter[str] = field(default_factory=Counter)  # reason head -> times applied
+    tshark_names: set[str] = field(default_factory=set)
+
+
+def _proto_name(p: int | None) -> str | None:
+    from dissect.core.constants import protocol_name
+
+    return None if p is None else f"NETLINK_{protocol_name(p)}"
+
+
+def _inside(pos: int, ranges: list[tuple[int, int]]) -> bool:
+    return any(a <= pos < b for a, b in ranges)
+
+
+def _msg_at(frame: Any, pos: int) -> str:
+    for m in frame.messages:
+        if m.node.offset <= pos < m.node.offset + max(m.node.length, 1):
+            return f"msg {m.index} ({m.type_name})"
+    return "outside any message"
+
+
+def compare(cid: str, capture: Path, version: str, tframes: list[TFrame]) -> Diff:
+    import dissect
+
+    d = Diff(cid, version)
+    bugs = {(b[1], b[2], b[3]): b[4] for b in OUR_BUGS if b[0] == cid}
+    ours = list(dissect.read_capture(capture))
+    d.frames = len(ours)
+    if len(ours) != len(tframes):
+        d.structure.append(f"{cid}: {len(ours)} frames here, {len(tframes)} in tshark")
+    for fr, tf in zip(ours, tframes):
+        d.messages += len(fr.messages)
+        where = f"{cid} frame {fr.number}"
+        if fr.number != tf.number:
+            d.structure.append(f"{where}: tshark frame number {tf.number}")
+            continue
+        proto = _proto_name(fr.protocol)
+        index: dict[int, list[Any]] = defaultdict(list)
+        for n in fr.root.walk():
+            index[n.offset].append(n)
+        excused: list[tuple[int, int]] = []  # byte ranges under a known difference
+
+        # 1. messages: same starts; tshark's extra zero-length "messages"
+        top = []
+        starts = {m.node.offset for m in fr.messages}
+        for h in tf.headers:
+            if h.echo:
+                continue
+            if h.pos not in starts and h.vals.get("len", ("", ""))[1] == "0":
+                trailer = [n for n in index.get(h.pos, ()) if n.abbrev == "netlink.trailer"]
+                kd = _known("netlink.hdr_len", "trailing-zero-bytes", proto)
+                if kd and trailer and not trailer[0].raw.strip(b"\0"):
+                    d.known[kd.reason] += 1
+                    excused.append((h.pos, len(fr.data)))
+                    continue
+            top.append(h)
+        tstarts = [h.pos for h in top]
+        ostarts = [m.node.offset for m in fr.messages]
+        if tstarts != ostarts:
+            d.structure.append(
+                f"{where}: messages start at {ostarts} here, at {tstarts} in tshark "
+                f"({len(ostarts)} vs {len(tstarts)} messages)"
+            )
+        # 2. nlmsghdr of every message, through the Message API
+        by_pos = {h.pos: h for h in top}
+        for m in fr.messages:
+            h = by_pos.get(m.node.offset)
+            if h is None:
+                continue
+            for key in ("len", "type", "flags", "seq", "pid"):
+                tname, show = h.vals.get(key, ("", ""))
+                mine = getattr(m, key)
+                d.header_checks += 1
+                if not tname:
+                    d.headers.append(f"{where} msg {m.index}: tshark shows no nlmsg_{key}")
+                elif not values_equal(INT, show, mine):
+                    d.headers.append(
+                        f"{where} msg {m.index} ({m.type_name}) nlmsg_{key} ({tname} @{h.pos}): "
+                        f"ours {mine!r} vs tshark {show!r}"
+                    )
+
+        # 3. attribute extents
+        for a, length in tf.attrs:
+            if _inside(a, excused):
+                continue
+            d.attr_checks += 1
+            if any(n.length == length for n in index.get(a, ())):
+                continue
+            if _undecoded(fr.root, a):
+                kd = _known("netlink.attr_len", "ours-undecoded", proto)
+                if kd:
+                    d.known[kd.reason] += 1
+                    continue
+            leaf = _path(fr.root, a)[-1]
+            d.attrs.append(
+                f"{where} {_msg_at(fr, a)}: tshark attribute @{a} len {length}: no node of ours "
+                f"there with that length (deepest node: {leaf.abbrev} @{leaf.offset} len {leaf.length})"
+            )
+
+        # 4. field values
+        for t in tf.fields:
+            d.tshark_names.add(t.name)
+            spec = FIELDS.get(t.name)
+            if spec is None or _inside(t.pos, excused):
+                continue
+            start, length = (t.pos, t.size) if spec.rule == "member" else (t.pos - 4, t.size + 4)
+            cands = [n for n in index.get(start, ()) if n.length == length]
+            if spec.ours is not None:
+                named = [n for n in cands if n.abbrev in spec.ours]
+            else:
+                named = [n for n in cands if not n.children]
+            if (fr.number, t.name, t.pos) in bugs:
+                mine = named[0].value if named else None
+                d.bugs[(fr.number, t.name, t.pos)] = (
+                    f"ours {mine!r} vs tshark {t.show!r}"
+                    if not named or not values_equal(spec.kind, t.show, mine)
+                    else ""
+                )
+                continue
+            loc = f"{where} {_msg_at(fr, t.pos)} {t.name} @{t.pos}"
+            if not named:
+                if _undecoded(fr.root, t.pos):
+                    kd = _known(t.name, "ours-undecoded", proto)
+                    if kd:
+                        d.known[kd.reason] += 1
+                        continue
+                others = ", ".join(f"{n.abbrev} len {n.length}" for n in index.get(start, ()))
+                d.values.append(
+                    f"{loc}: no node {spec.ours or '(any)'} at {start} len {length} "
+                    f"(ours there: {others or 'nothing'}); tshark {t.show!r}"
+                )
+                continue
+            n = named[0]
+            d.compared[t.name] += 1
+            if values_equal(spec.kind, t.show, n.value):
+                continue
+            kd = _known(t.name, "byte-swapped", proto)
+            if kd and _byte_swapped(t.show, t.size, n.value):
+                d.known[kd.reason] += 1
+                continue
+            d.values.append(f"{loc} [{n.abbrev}]: ours {n.value!r} vs tshark {t.show!r}")
+    return d
+
+
+@pytest.fixture(scope="module")
+def diffs(
+    tshark_runs: dict[str, Future[Path]], request: pytest.FixtureRequest
+) -> Callable[[str], Diff]:
+    cache: dict[str, Diff] = {}
+    report = request.config.__dict__.setdefault("_nlshark_tshark_diff", {})
+    paths = dict(CAPTURES)
+
+    def get(cid: str) -> Diff:
+        if cid not in cache:
+            version, tframes = parse_pdml(tshark_runs[cid].result())
+            d = cache[cid] = compare(cid, paths[cid], version, tframes)
+            report[cid] = {
+                "tshark": d.tshark_version,
+                "frames": d.frames,
+                "messages": d.messages,
+                "header fields": d.header_checks,
+                "attribute extents": d.attr_checks,
+                "field values": sum(d.compared.values()),
+                "known differences": sum(d.known.values()),
+                "per field": dict(d.compared),
+            }
+        return cache[cid]
+
+    return get
+
+
+def _fail(problems: list[str], what: str) -> None:
+    if problems:
+        shown = "\n  ".join(problems[:40])
+        more = f"\n  ... and {len(problems) - 40} more" if len(problems) > 40 else ""
+        pytest.fail(f"{len(problems)} {what}:\n  {shown}{more}", pytrace=False)
+
+
+# ---------------------------------------------------------------------------
+# tests
+
+
+@pytest.mark.parametrize("cid", CAPTURE_IDS)
+def test_frames_and_messages(diffs: Callable[[str], Diff], cid: str) -> None:
+    d = diffs(cid)
+    assert d.frames > 0
+    _fail(d.structure, "frame/message layout differences from tshark")
+
+
+@pytest.mark.parametrize("cid", CAPTURE_IDS)
+def test_netlink_headers(diffs: Callable[[str], Diff], cid: str) -> None:
+    d = diffs(cid)
+    assert d.header_checks > 0
+    _fail(d.headers, "nlmsghdr differences from tshark")
+
+
+@pytest.mark.parametrize("cid", CAPTURE_IDS)
+def test_attribute_boundaries(diffs: Callable[[str], Diff], cid: str) -> None:
+    _fail(diffs(cid).attrs, "attribute extent differences from tshark")
+
+
+@pytest.mark.parametrize("cid", CAPTURE_IDS)
+def test_field_values(diffs: Callable[[str], Diff], cid: str) -> None:
+    d = diffs(cid)
+    assert d.compared, "no tshark field was compared: is the PDML what this test expects?"
+    _fail(d.values, "field value differences from tshark")
+
+
+@pytest.mark.parametrize("cid", CAPTURE_IDS)
+def test_every_tshark_field_is_accounted_for(diffs: Callable[[str], Diff], cid: str) -> None:
+    d = diffs(cid)
+    if not d.tshark_version.startswith("4.0."):
+        pytest.skip(f"FIELDS / NOT_COMPARED were written for tshark 4.0, not {d.tshark_version}")
+    loose = sorted(
+        n
+        for n in d.tshark_names
+        if n not in FIELDS and not any(fnmatch.fnmatchcase(n, p) for p in NOT_COMPARED)
+    )
+    assert not loose, (
+        f"{cid}: tshark fields neither compared (FIELDS) nor listed in NOT_COMPARED: {loose}"
+    )
+
+
+def test_tables_are_consistent() -> None:
+    for kd in KNOWN_DIFFERENCES:
+        assert kd.condition in CONDITIONS, kd
+        assert len(kd.reason) > 20, kd
+    for name, spec in FIELDS.items():
+        assert spec.rule in ("member", "attr"), name
+        assert spec.kind in (INT, STR, IP, MAC, SHIFT8) or isinstance(spec.kind, int), name
+        assert not any(fnmatch.fnmatchcase(name, p) for p in NOT_COMPARED), name
+
+
+def test_values_equal_semantics() -> None:
+    assert values_equal(INT, "0x0301", 0x301)
+    assert values_equal(INT, "-19", -19)
+    assert not values_equal(INT, "18", "18")
+    assert values_equal(STR, "lo", "lo")
+    assert values_equal(IP, "2001:db8::1", ipaddress.ip_address("2001:db8:0::1"))
+    assert values_equal(IP, "192.0.2.1", bytes([192, 0, 2, 1]))
+    assert values_equal(MAC, "02:00:00:00:00:01", bytes.fromhex("020000000001"))
+    assert values_equal(0x2, "1", 0x1002)
+    assert values_equal(0x1, "0", 0x1002)
+    assert values_equal(SHIFT8, "10", 0x0A10)
+    assert _byte_swapped("4279173120", 4, 0xFFF)
+
+
+@pytest.mark.parametrize(
+    "bug",
+    [
+        pytest.param(
+            b, id=f"{b[0]}-{b[1]}-{b[2]}", marks=pytest.mark.xfail(strict=True, reason=b[4])
+        )
+        for b in OUR_BUGS
+    ],
+)
+def test_our_known_bugs(diffs: Callable[[str], Diff], bug: tuple[str, int, str, int, str]) -> None:
+    cid, frame, name, pos, _reason = bug
+    problem = diffs(cid).bugs.get((frame, name, pos))
+    assert problem is not None, f"{cid} frame {frame}: tshark shows no {name} @{pos}"
+    assert not problem, f"{cid} frame {frame} {name} @{pos}: {problem}"
