@@ -10,7 +10,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any)
 
     That module leaves per-capture counts on ``config._nlshark_tshark_diff``;
     nothing is printed when it did not run.  With ``-v`` the compared tshark
-    fields are listed too.
+    fields are listed too, with how many values of each were compared.
     """
     report = getattr(config, "_nlshark_tshark_diff", None)
     if not report:
@@ -22,6 +22,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any)
         "messages",
         "header fields",
         "attribute extents",
+        "attribute names",
         "field values",
         "known differences",
     )
@@ -39,6 +40,13 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any)
     tr.write_line(f"{'total':<{width}}  " + "  ".join(f"{totals[c]:>{len(c)}}" for c in cols))
     versions = sorted({r["tshark"] for r in report.values()})
     tr.write_line(f"tshark {', '.join(versions)}; {len(per_field)} distinct tshark fields compared")
-    if config.getoption("verbose") > 0:
+    if config.getoption("verbose") >= 0:  # the project's addopts has -q: this means -v
+        line = ""
         for k in sorted(per_field):
-            tr.write_line(f"  {per_field[k]:>7}  {k}")
+            item = f"{k}={per_field[k]}"
+            if line and len(line) + len(item) > 110:
+                tr.write_line(line)
+                line = ""
+            line += "  " + item
+        if line:
+            tr.write_line(line)

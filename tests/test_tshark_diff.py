@@ -20,9 +20,15 @@ Checks, per capture:
 1. same frames; the messages of each frame start at the same offsets (so the
    counts are equal and echoed headers are not taken for messages);
 2. every message's nlmsghdr (len, type, flags, seq, pid) from the `Message`
-   API equals tshark's header at that position;
+   API equals tshark's header at that position, and so do the error code of
+   NLMSG_ERROR (``msg.error``), the message type name (``msg.type_name``:
+   tshark's label through `MSG_LABELS`, or the nlctrl command name) and the
+   generic netlink family name tshark resolved for the id (``msg.family``);
 3. every attribute tshark delimits is a node of ours with the same start and
-   length;
+   length, and where tshark names its type (`ATTR_LABELS`), our node has
+   that kernel name (IFLA_IFNAME, RTA_GATEWAY, CTRL_ATTR_OPS, ...) or, for an
+   element of a nested array (``netlink.attr_index``), the name ``[index]``:
+   this checks our specs' type numbers also for attributes tshark shows raw;
 4. every tshark field listed in `FIELDS` equals the value of our node at its
    position (``member``: same start and size; ``attr``: tshark gives the
    attribute's payload, our attribute node starts 4 bytes earlier at its
@@ -318,16 +324,107 @@ FIELDS: dict[str, F] = {
     "netlink-netfilter.res_id": F("member", INT, None),
 }
 
+# Attribute names: tshark's label of an attribute type (in the
+# ``*_attr_type`` / ``genl.ctrl*_attr`` fields) -> the kernel name our node
+# must carry.  Labels already in kernel style (IFLA_EVENT, RTA_TABLE,
+# CTRL_ATTR_OPS, ...) are taken as they are.  This checks the type numbers of
+# our specs independently, also for attributes tshark does not decode.
+ATTR_LABELS: dict[str, dict[str, str]] = {
+    "netlink-route.ifla_attr_type": {
+        "HW Address": "IFLA_ADDRESS",
+        "Broadcast": "IFLA_BROADCAST",
+        "Device name": "IFLA_IFNAME",
+        "MTU": "IFLA_MTU",
+        "Link type": "IFLA_LINK",
+        "Queueing discipline": "IFLA_QDISC",
+        "Interface Statistics": "IFLA_STATS",
+        "Master": "IFLA_MASTER",
+        "Prot info": "IFLA_PROTINFO",
+        "TxQueue length": "IFLA_TXQLEN",
+        "Map": "IFLA_MAP",
+        "Operstate": "IFLA_OPERSTATE",
+        "Link mode": "IFLA_LINKMODE",
+        "Link info": "IFLA_LINKINFO",
+        "Ifalias": "IFLA_IFALIAS",
+        "Stats": "IFLA_STATS64",
+        "AF spec": "IFLA_AF_SPEC",
+        "Group": "IFLA_GROUP",
+        "Ext mask": "IFLA_EXT_MASK",
+        "Promiscuity": "IFLA_PROMISCUITY",
+        "Number of Tx queues": "IFLA_NUM_TX_QUEUES",
+        "Number of Rx queues": "IFLA_NUM_RX_QUEUES",
+        "Carrier": "IFLA_CARRIER",
+        "Carrier changes": "IFLA_CARRIER_CHANGES",
+        "Maximum GSO segment count": "IFLA_GSO_MAX_SEGS",
+        "Maximum GSO size": "IFLA_GSO_MAX_SIZE",
+        "Carrier up count": "IFLA_CARRIER_UP_COUNT",
+        "Carrier down count": "IFLA_CARRIER_DOWN_COUNT",
+        "Minimum MTU": "IFLA_MIN_MTU",
+        "Maximum MTU": "IFLA_MAX_MTU",
+        "Permanent address": "IFLA_PERM_ADDRESS",
+        "GRO maximum size": "IFLA_GRO_MAX_SIZE",
+        "TSO maximum size": "IFLA_TSO_MAX_SIZE",
+        "TSO maximum number of segments": "IFLA_TSO_MAX_SEGS",
+        "Allmulti count": "IFLA_ALLMULTI",
+    },
+    "netlink-route.ifa_attr_type": {
+        "Interface address": "IFA_ADDRESS",
+        "Local address": "IFA_LOCAL",
+        "Name of interface": "IFA_LABEL",
+        "Broadcast address": "IFA_BROADCAST",
+        "Address information": "IFA_CACHEINFO",
+        "Address flags": "IFA_FLAGS",
+    },
+    "netlink-route.rta_attr_type": {
+        "Route destination address": "RTA_DST",
+        "Route source address": "RTA_SRC",
+        "Output interface index": "RTA_OIF",
+        "Gateway of the route": "RTA_GATEWAY",
+    },
+    "genl.ctrl_attr": {},
+    "genl.ctrl.ops_attr": {},
+    "genl.ctrl.groups_attr": {},
+}
+# Message type names: tshark's label (``Message type: LABEL (N)``) -> ours.
+MSG_LABELS: dict[str, str] = {
+    "Error": "NLMSG_ERROR",
+    "End of a dump": "NLMSG_DONE",
+    "Create network interface": "RTM_NEWLINK",
+    "Remove network interface": "RTM_DELLINK",
+    "Get network interface info": "RTM_GETLINK",
+    "Add IP address": "RTM_NEWADDR",
+    "Delete IP address": "RTM_DELADDR",
+    "Get IP address": "RTM_GETADDR",
+    "Add network route": "RTM_NEWROUTE",
+    "Delete network route": "RTM_DELROUTE",
+    "Get network route": "RTM_GETROUTE",
+    "Add neighbor table entry": "RTM_NEWNEIGH",
+    "Delete neighbor table entry": "RTM_DELNEIGH",
+    "Get neighbor table entry": "RTM_GETNEIGH",
+    "Add routing rule": "RTM_NEWRULE",
+    "Delete routing rule": "RTM_DELRULE",
+    "Get routing rule": "RTM_GETRULE",
+    "New next hop": "RTM_NEWNEXTHOP",
+    "Delete next hop": "RTM_DELNEXTHOP",
+    "Get next hop": "RTM_GETNEXTHOP",
+    "New next hop bucket": "RTM_NEWNEXTHOPBUCKET",
+    "Get next hop bucket": "RTM_GETNEXTHOPBUCKET",
+    "SOCK_DIAG_BY_FAMILY": "SOCK_DIAG_BY_FAMILY",
+}
+_MSG_LABEL_RE = re.compile(r"^Message type: (.+) \((?:0x)?[0-9a-fA-F]+\)$")
+_LABEL_RE = re.compile(r"(?:Attribute type|Type): (.+) \((\d+)\)$")
+_KERNEL_STYLE = re.compile(r"(IFLA|IFA|RTA|CTRL_ATTR)_[A-Z0-9_]+$")
+
 # tshark fields deliberately not compared value by value (fnmatch pattern).
 NOT_COMPARED: dict[str, str] = {
     "netlink.attr_len": "attribute extent: checked by test_attribute_boundaries",
     "netlink.attr_type": "attribute type: it names our node; extent checked by test_attribute_boundaries",
     "netlink.attr_type.*": "bits of the attribute type (nested, byte order)",
-    "netlink-route.*_attr_type": "attribute type number (names our node), extent checked",
-    "genl.ctrl_attr": "attribute type number (names our node), extent checked",
-    "genl.ctrl.*_attr": "attribute type number (names our node), extent checked",
-    "netlink-sock_diag.*_attr": "attribute type number, extent checked",
-    "netlink.attr_index": "array index of nested elements: structure, not a value",
+    "netlink-route.*_attr_type": "attribute type: its name is checked by test_attribute_names",
+    "genl.ctrl_attr": "attribute type: its name is checked by test_attribute_names",
+    "genl.ctrl.*_attr": "attribute type: its name is checked by test_attribute_names",
+    "netlink-sock_diag.*_attr": "attribute type of a family we do not decode yet",
+    "netlink.attr_index": "index of a nested array element: test_attribute_names checks ours is [index]",
     "netlink.attr_data": "an attribute tshark does not decode: raw bytes only",
     "data": "payload tshark does not decode",
     "data.*": "payload tshark does not decode",
@@ -363,6 +460,7 @@ class TField:
     size: int
     show: str
     value: str
+    showname: str = ""
 
 
 @dataclass
@@ -370,6 +468,7 @@ class TFrame:
     number: int
     headers: list[THeader] = field(default_factory=list)
     attrs: list[tuple[int, int]] = field(default_factory=list)
+    attr_types: list[tuple[str, int, str]] = field(default_factory=list)  # field, pos, label
     fields: list[TField] = field(default_factory=list)
 
 
@@ -405,6 +504,12 @@ def _walk(el: ET.Element, tf: TFrame) -> None:
             seen_error = True
         elif name == "netlink.attr_len":
             tf.attrs.append((int(c.get("pos", "-1")), int(c.get("show", "0"))))
+        elif name == "netlink.attr_index":  # element of a nested array
+            tf.attr_types.append((name, int(c.get("pos", "-1")), f"[{c.get('show', '')}]"))
+        elif name in ATTR_LABELS:
+            m = _LABEL_RE.search(c.get("showname", ""))
+            if m:
+                tf.attr_types.append((name, int(c.get("pos", "-1")), m.group(1)))
         if name:
             tf.fields.append(
                 TField(
@@ -413,6 +518,7 @@ def _walk(el: ET.Element, tf: TFrame) -> None:
                     int(c.get("size", "0")),
                     c.get("show", ""),
                     c.get("value", ""),
+                    c.get("showname", ""),
                 )
             )
         if kids:
@@ -572,11 +678,13 @@ class Diff:
     structure: list[str] = field(default_factory=list)  # frame / message layout
     headers: list[str] = field(default_factory=list)
     attrs: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
     values: list[str] = field(default_factory=list)
     bugs: dict[tuple[int, str, int], str] = field(default_factory=dict)
     compared: Counter[str] = field(default_factory=Counter)  # tshark field -> values compared
     header_checks: int = 0
     attr_checks: int = 0
+    name_checks: int = 0
     known: Counter[str] = field(default_factory=Counter)  # reason head -> times applied
     tshark_names: set[str] = field(default_factory=set)
 
@@ -585,6 +693,11 @@ def _proto_name(p: int | None) -> str | None:
     from dissect.core.constants import protocol_name
 
     return None if p is None else f"NETLINK_{protocol_name(p)}"
+
+
+def _paren(showname: str) -> str | None:
+    m = re.search(r"\(([^()]+)\)$", showname)
+    return m.group(1) if m else None
 
 
 def _inside(pos: int, ranges: list[tuple[int, int]]) -> bool:
@@ -618,6 +731,9 @@ def compare(cid: str, capture: Path, version: str, tframes: list[TFrame]) -> Dif
         for n in fr.root.walk():
             index[n.offset].append(n)
         excused: list[tuple[int, int]] = []  # byte ranges under a known difference
+        at: dict[int, list[TField]] = defaultdict(list)
+        for t in tf.fields:
+            at[t.pos].append(t)
 
         # 1. messages: same starts; tshark's extra zero-length "messages"
         top = []
@@ -657,6 +773,47 @@ def compare(cid: str, capture: Path, version: str, tframes: list[TFrame]) -> Dif
                         f"{where} msg {m.index} ({m.type_name}) nlmsg_{key} ({tname} @{h.pos}): "
                         f"ours {mine!r} vs tshark {show!r}"
                     )
+            # what tshark says about the message as a whole
+            for t in at.get(h.pos + 4, ()):
+                label = _MSG_LABEL_RE.match(t.showname)
+                want = MSG_LABELS.get(label.group(1)) if label else None
+                if want is not None and m.type == int(t.show, 0):
+                    d.header_checks += 1
+                    if m.type_name != want:
+                        kd = _known(t.name, "ours-undecoded", proto)
+                        if kd and m.type_name == f"type {m.type}":
+                            d.known[kd.reason] += 1
+                        else:
+                            d.headers.append(
+                                f"{where} msg {m.index} name of type {m.type}: "
+                                f"ours {m.type_name!r} vs tshark {want!r} ({t.showname!r})"
+                            )
+                if t.name == "genl.family_id" and m.type >= 16:
+                    tfam = _paren(t.showname)
+                    if tfam is not None:
+                        d.header_checks += 1
+                        if tfam != m.family:
+                            d.headers.append(
+                                f"{where} msg {m.index} generic netlink family of id {m.type}: "
+                                f"ours {m.family!r} vs tshark {tfam!r}"
+                            )
+            for t in at.get(h.pos + 16, ()):
+                if t.name == "netlink.error":
+                    d.header_checks += 1
+                    if not values_equal(INT, t.show, m.error):
+                        d.headers.append(
+                            f"{where} msg {m.index} ({m.type_name}) error code (netlink.error): "
+                            f"ours {m.error!r} vs tshark {t.show!r}"
+                        )
+                elif t.name == "genl.ctrl.cmd":
+                    label = _LABEL_RE.search(t.showname.replace("Command: ", "Type: "))
+                    if label is not None:
+                        d.header_checks += 1
+                        if label.group(1) != m.type_name:
+                            d.headers.append(
+                                f"{where} msg {m.index} nlctrl command {t.show}: "
+                                f"ours {m.type_name!r} vs tshark {label.group(1)!r}"
+                            )
 
         # 3. attribute extents
         for a, length in tf.attrs:
@@ -674,6 +831,30 @@ def compare(cid: str, capture: Path, version: str, tframes: list[TFrame]) -> Dif
             d.attrs.append(
                 f"{where} {_msg_at(fr, a)}: tshark attribute @{a} len {length}: no node of ours "
                 f"there with that length (deepest node: {leaf.abbrev} @{leaf.offset} len {leaf.length})"
+            )
+
+        # 3b. attribute names
+        for tname, tpos, label in tf.attr_types:
+            start = tpos - 2
+            if _inside(start, excused):
+                continue
+            want = ATTR_LABELS.get(tname, {}).get(label)
+            if want is None and (_KERNEL_STYLE.match(label) or tname == "netlink.attr_index"):
+                want = label
+            if want is None:
+                continue
+            d.name_checks += 1
+            here = [n.name for n in index.get(start, ())]
+            if want in here:
+                continue
+            if not here and _undecoded(fr.root, start):
+                kd = _known(tname, "ours-undecoded", proto)
+                if kd:
+                    d.known[kd.reason] += 1
+                    continue
+            d.names.append(
+                f"{where} {_msg_at(fr, start)}: attribute @{start} is {want} for tshark "
+                f"({tname} {label!r}); ours there: {here or 'nothing'}"
             )
 
         # 4. field values
@@ -739,6 +920,7 @@ def diffs(
                 "messages": d.messages,
                 "header fields": d.header_checks,
                 "attribute extents": d.attr_checks,
+                "attribute names": d.name_checks,
                 "field values": sum(d.compared.values()),
                 "known differences": sum(d.known.values()),
                 "per field": dict(d.compared),
@@ -776,6 +958,11 @@ def test_netlink_headers(diffs: Callable[[str], Diff], cid: str) -> None:
 @pytest.mark.parametrize("cid", CAPTURE_IDS)
 def test_attribute_boundaries(diffs: Callable[[str], Diff], cid: str) -> None:
     _fail(diffs(cid).attrs, "attribute extent differences from tshark")
+
+
+@pytest.mark.parametrize("cid", CAPTURE_IDS)
+def test_attribute_names(diffs: Callable[[str], Diff], cid: str) -> None:
+    _fail(diffs(cid).names, "attribute name differences from tshark")
 
 
 @pytest.mark.parametrize("cid", CAPTURE_IDS)

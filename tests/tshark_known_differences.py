@@ -16,7 +16,8 @@ Conditions the test knows:
     host-order field as big-endian).
 ``ours-undecoded``
     our tree covers the position with a node carrying an ``undecoded``
-    note (a body shown raw), so there is no value of ours to compare.
+    note (a body shown raw), so there is no value of ours to compare; for a
+    message type name: ours is the generic ``type N``.
 
 `TSHARK_UNDECODED` lists, for the record, what tshark 4.0 does not decode at
 all, so those parts of our decode have no oracle in this test.  It is
@@ -61,7 +62,8 @@ KNOWN_DIFFERENCES: list[KnownDifference] = [
         "ours-undecoded",
         "nlshark has no sock_diag schema yet: SOCK_DIAG bodies are shown as a "
         "raw payload, so tshark's inet_diag/unix_diag fields and attributes "
-        "have nothing to be compared with.",
+        "have nothing to be compared with, and message type 20 is named "
+        "'type 20', not SOCK_DIAG_BY_FAMILY.",
         "NETLINK_SOCK_DIAG",
     ),
     KnownDifference(
