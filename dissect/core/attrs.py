@@ -109,9 +109,12 @@ class StructLayout:
             children = parent.children = []
         whole = self.whole
         if whole is not None and avail >= whole.size:
-            vals = whole.unpack_from(buf, off)
-            for m, v in zip(self.int_members, vals):
-                children.append(Node(m.abbrev, m.name, off + m.offset, m.size, buf, v, m.fmt))
+            children.extend(
+                [
+                    Node(m.abbrev, m.name, off + m.offset, m.size, buf, v, m.fmt)
+                    for m, v in zip(self.int_members, whole.unpack_from(buf, off))
+                ]
+            )
         else:
             for m in self.members:
                 if m.kind == "pad":
@@ -231,6 +234,33 @@ def unknown_attr(
     return node
 
 
+def _short_tail(buf: bytes, off: int, end: int) -> Node:
+    left = end - off
+    raw = bytes(buf[off:end])
+    n = Node("netlink.attr.trailer", "trailing bytes", off, left, buf, raw, hexbytes)
+    if raw.strip(b"\0"):
+        n.note(WARN, MALFORMED, f"{left} trailing bytes, too short for an attribute header")
+    else:
+        n.note(NOTE, MALFORMED, f"{left} zero bytes after the last attribute")
+    return n
+
+
+def _bad_length(buf: bytes, off: int, end: int, nla_len: int) -> Node:
+    left = end - off
+    n = Node("netlink.attr.bad", "bad attribute", off, left, buf, bytes(buf[off:end]), hexbytes)
+    n.note(
+        ERROR,
+        MALFORMED,
+        f"nla_len {nla_len} is less than the 4-byte header; {left} bytes not decoded",
+    )
+    return n
+
+
+# What walk_attrs must do besides decoding (AttrDecoder.role).
+ROLE_SELECTOR = 1  # other attributes of the set are selected by this one's value
+ROLE_SUBMSG = 2  # decoded by a sibling's value
+
+
 def walk_attrs(
     ctx: DecodeContext,
     buf: bytes,
@@ -250,59 +280,41 @@ def walk_attrs(
     children = parent.children
     if children is None:
         children = parent.children = []
+    append = children.append
     unpack = ctx.hdr.unpack_from
     table = cset.by_type if cset is not None else {}
-    selectors = cset.selectors if cset is not None else None
-    siblings: dict[str, Any] | None = (dict(known) if known else {}) if selectors else None
+    siblings: dict[str, Any] | None = None
+    if cset is not None and cset.selectors:
+        siblings = dict(known) if known else {}
     deferred: list[tuple[int, AttrDecoder, int, int, int]] | None = None
     while off < end:
         left = end - off
         if left < 4:
-            n = Node(
-                "netlink.attr.trailer",
-                "trailing bytes",
-                off,
-                left,
-                buf,
-                bytes(buf[off:end]),
-                hexbytes,
-            )
-            if bytes(buf[off:end]).strip(b"\0"):
-                n.note(WARN, MALFORMED, f"{left} trailing bytes, too short for an attribute header")
-            else:
-                n.note(NOTE, MALFORMED, f"{left} zero bytes after the last attribute")
-            children.append(n)
+            append(_short_tail(buf, off, end))
             break
         nla_len, nla_type = unpack(buf, off)
         if nla_len < 4:
-            n = Node(
-                "netlink.attr.bad", "bad attribute", off, left, buf, bytes(buf[off:end]), hexbytes
-            )
-            n.note(
-                ERROR,
-                MALFORMED,
-                f"nla_len {nla_len} is less than the 4-byte header; {left} bytes not decoded",
-            )
-            children.append(n)
+            append(_bad_length(buf, off, end, nla_len))
             break
-        cut = 0
-        if nla_len > left:
-            cut = nla_len - left
+        cut = nla_len - left if nla_len > left else 0
+        if cut:
             nla_len = left
-        t = nla_type & NLA_TYPE_MASK
-        dec = table.get(t)
+        dec = table.get(nla_type & NLA_TYPE_MASK)
         if dec is None:
-            node = unknown_attr(cset, buf, off, nla_len, t, nla_type, ctx, depth)
+            node = unknown_attr(
+                cset, buf, off, nla_len, nla_type & NLA_TYPE_MASK, nla_type, ctx, depth
+            )
         else:
             node = dec.decode(ctx, buf, off, nla_len, nla_type, depth, siblings)
-            if siblings is not None:
-                if dec.spec_name in selectors:  # type: ignore[operator]
+            role = dec.role
+            if role and siblings is not None:
+                if role == ROLE_SELECTOR:
                     siblings[dec.spec_name] = dec.selector_key(node.value)
-                elif isinstance(dec, SubMessageAttr) and dec.selector not in siblings:
+                elif dec.selector not in siblings:  # type: ignore[attr-defined]
                     if deferred is None:
                         deferred = []
                     deferred.append((len(children), dec, off, nla_len, nla_type))
-        children.append(node)
+        append(node)
         if cut:
             node.note(
                 ERROR,
@@ -310,13 +322,15 @@ def walk_attrs(
                 f"nla_len {nla_len + cut} runs {cut} bytes past the end of its parent",
             )
             break
-        nxt = off + ((nla_len + 3) & ~3)
-        if nxt > end:
-            # The last attribute may lack its padding (nlmsg_len need not be aligned).
-            break
-        if nxt != off + nla_len and buf[off + nla_len : nxt] != _ZERO4[: nxt - off - nla_len]:
-            node.note(NOTE, MALFORMED, "non-zero padding after the attribute")
-        off = nxt
+        if nla_len & 3:
+            nxt = off + ((nla_len + 3) & ~3)
+            if nxt > end:
+                break  # the last attribute may lack its padding
+            if buf[off + nla_len : nxt] != _ZERO4[: nxt - off - nla_len]:
+                node.note(NOTE, MALFORMED, "non-zero padding after the attribute")
+            off = nxt
+        else:
+            off += nla_len
     if deferred:
         for i, dec, aoff, alen, atype in deferred:
             if siblings and dec.selector in siblings:  # type: ignore[attr-defined]
@@ -330,7 +344,7 @@ def walk_attrs(
 class AttrDecoder:
     """Base: an attribute shown as raw bytes with a display formatter."""
 
-    __slots__ = ("abbrev", "name", "spec_name", "fmt", "enum_names")
+    __slots__ = ("abbrev", "name", "spec_name", "fmt", "enum_names", "role")
 
     def __init__(
         self, abbrev: str, name: str, spec_name: str, fmt: Formatter | None = None
@@ -340,6 +354,7 @@ class AttrDecoder:
         self.spec_name = spec_name
         self.fmt = fmt
         self.enum_names: dict[int, str] | None = None
+        self.role = 0  # ROLE_* bits, set by the compiler for this set
 
     def selector_key(self, value: Any) -> str:
         if self.enum_names is not None and isinstance(value, int):
@@ -647,7 +662,7 @@ class StructAttr(AttrDecoder):
 class ArrayAttr(AttrDecoder):
     """A binary attribute holding an array of integers (``sub-type``)."""
 
-    __slots__ = ("st", "elem_fmt", "index_names", "index_base")
+    __slots__ = ("st", "elem_fmt", "index_names", "index_base", "labels")
 
     def __init__(
         self,
@@ -664,6 +679,15 @@ class ArrayAttr(AttrDecoder):
         self.elem_fmt = elem_fmt
         self.index_names = index_names
         self.index_base = index_base
+        self.labels: list[str] = []
+        self._grow_labels(64)
+
+    def _grow_labels(self, n: int) -> list[str]:
+        """Element names by position: from `index_names`, else ``[i]``."""
+        names = self.index_names or {}
+        base = self.index_base
+        self.labels = [names.get(i + base) or f"[{i + base}]" for i in range(max(n, 64))]
+        return self.labels
 
     def decode(
         self,
@@ -679,15 +703,18 @@ class ArrayAttr(AttrDecoder):
         size = self.st.size
         plen = nla_len - 4
         n = plen // size
-        names = self.index_names
-        base = self.index_base
+        labels = self.labels
+        if len(labels) < n:
+            labels = self._grow_labels(n)
         abbrev = self.abbrev
         fmt = self.elem_fmt
-        kids = []
-        for i, (v,) in enumerate(self.st.iter_unpack(buf[off + 4 : off + 4 + n * size])):
-            nm = names.get(i + base) if names else None
-            kids.append(Node(abbrev, nm or f"[{i + base}]", off + 4 + i * size, size, buf, v, fmt))
-        node.children = kids
+        start = off + 4
+        node.children = [
+            Node(abbrev, label, start + i * size, size, buf, v, fmt)
+            for i, ((v,), label) in enumerate(
+                zip(self.st.iter_unpack(buf[start : start + n * size]), labels)
+            )
+        ]
         node.display = f"{n} x {size * 8}-bit"
         if plen % size:
             node.note(

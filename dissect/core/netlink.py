@@ -42,14 +42,37 @@ from .attrs import (
 )
 from .display import enum_fmt, errno_fmt, errno_name, flags_fmt, hexbytes
 from .linklayer import decode_link_header
-from .tree import CHAT, ERROR, MALFORMED, NOTE, PROTOCOL, SEQUENCE, UNDECODED, WARN, Node
+from .tree import (
+    CHAT,
+    ERROR,
+    MALFORMED,
+    NOTE,
+    NOTES_MADE,
+    PROTOCOL,
+    SEQUENCE,
+    UNDECODED,
+    WARN,
+    Node,
+)
 
 TO_KERNEL = "user->kernel"
 TO_USER = "kernel->user"
 
 _PROTO_FMT = enum_fmt({k: f"NETLINK_{v}" for k, v in C.PROTOCOLS.items()})
 _CONTROL_FMT = enum_fmt(C.CONTROL_TYPES)
-_AF_FMT = enum_fmt({0: "unspec", 1: "unix", 2: "inet", 7: "bridge", 10: "inet6", 16: "netlink", 17: "packet", 28: "mpls", 45: "mctp"})
+_AF_FMT = enum_fmt(
+    {
+        0: "unspec",
+        1: "unix",
+        2: "inet",
+        7: "bridge",
+        10: "inet6",
+        16: "netlink",
+        17: "packet",
+        28: "mpls",
+        45: "mctp",
+    }
+)
 _ERR_ST = struct.Struct("<i")
 _ERR_ST_BE = struct.Struct(">i")
 
@@ -116,8 +139,8 @@ class Message:
 
     __slots__ = (
         "frame", "index", "node", "protocol", "direction", "len", "type", "flags", "seq", "pid",
-        "family", "type_name", "role", "layout", "error", "ext_msg", "ext_path", "request", "summary_fields",
-        "_info", "genl_cmd", "answers",
+        "family", "type_name", "role", "layout", "error", "ext_msg", "ext_path", "request",
+        "_info", "genl_cmd", "answers", "noted",
     )  # fmt: skip
 
     def __init__(self, frame: int, index: int, node: Node, protocol: int, direction: str) -> None:
@@ -135,10 +158,10 @@ class Message:
         self.ext_msg: str | None = None
         self.ext_path: str | None = None
         self.request: RequestRecord | None = None
-        self.summary_fields: dict[str, Node] | None = None
         self._info: str | None = None
         self.genl_cmd: int | None = None
         self.answers: str | None = None  # for ERROR/DONE: the request's type name
+        self.noted = False  # True when the message's tree holds notes
 
     @property
     def info(self) -> str:
@@ -373,6 +396,7 @@ def decode_messages(
         node = Node("netlink", "Netlink message", off, msg_end - off, data)
         msg = Message(frame.number, index, node, protocol, direction)
         msg.len, msg.type, msg.flags, msg.seq, msg.pid = nlmsg_len, nlmsg_type, flags, seq, pid
+        noted = NOTES_MADE[0]
         decode_message(session, msg, data, off, msg_end, bo, frame.number)
         if short:
             if cut:
@@ -387,6 +411,7 @@ def decode_messages(
                     MALFORMED,
                     f"nlmsg_len {nlmsg_len} runs {nlmsg_len - (msg_end - off)} bytes past the end of the frame",
                 )
+        msg.noted = NOTES_MADE[0] != noted
         root.add(node)
         frame.messages.append(msg)
         if short:
@@ -417,7 +442,17 @@ def _header_nodes(
     return h
 
 
+_NAMED_FMTS: dict[str, Any] = {}
+
+
 def _named_fmt(name: str) -> Any:
+    f = _NAMED_FMTS.get(name)
+    if f is None:
+        f = _NAMED_FMTS[name] = _make_named_fmt(name)
+    return f
+
+
+def _make_named_fmt(name: str) -> Any:
     def fmt(v: Any) -> str:
         return f"{name} ({v})"
 
@@ -606,43 +641,27 @@ def _decode_body(
         # Legacy dump requests carry only struct rtgenmsg { u8 rtgen_family; }
         # (include/uapi/linux/rtnetlink.h); the kernel accepts them.
         h = Node("rtnl.rtgenmsg", "struct rtgenmsg", body, end - body, data)
-        h.add(Node("rtnl.rtgenmsg.rtgen_family", "rtgen_family", body, 1, data, data[body], _AF_FMT))
-        h.note(CHAT, PROTOCOL, f"legacy dump request: struct rtgenmsg instead of struct {header.name}")
+        h.add(
+            Node("rtnl.rtgenmsg.rtgen_family", "rtgen_family", body, 1, data, data[body], _AF_FMT)
+        )
+        h.note(
+            CHAT, PROTOCOL, f"legacy dump request: struct rtgenmsg instead of struct {header.name}"
+        )
         msg.node.add(h)
         return end
     decode_struct_and_attrs(session.ctx(bo), data, body, end, header, layout.attrs, msg.node, 1)
     return end
 
 
-def summary_fields(msg: Message) -> dict[str, Node]:
-    """Top-level attributes and fixed-header members by spec-style name."""
-    if msg.summary_fields is not None:
-        return msg.summary_fields
-    out: dict[str, Node] = {}
-    lay = msg.layout
-    if lay is not None:
-        aprefix = lay.attrs.prefix + "." if lay.attrs is not None else None
-        hprefix = lay.header.abbrev + "." if lay.header is not None else None
-        for c in msg.node.children or ():
-            if aprefix and c.abbrev.startswith(aprefix):
-                key = c.abbrev[len(aprefix) :].replace("_", "-")
-                out.setdefault(key, c)
-                for g in c.children or ():
-                    if g.abbrev.startswith(c.abbrev + "."):
-                        out.setdefault(
-                            key + "." + g.abbrev[len(c.abbrev) + 1 :].replace("_", "-"), g
-                        )
-            elif hprefix and c.abbrev == lay.header.abbrev:
-                for m in c.children or ():
-                    out.setdefault(m.abbrev[len(hprefix) :].replace("_", "-"), m)
-    msg.summary_fields = out
-    return out
+def _top_attr(msg: Message, name: str) -> Node | None:
+    attrs = msg.layout.attrs if msg.layout is not None else None
+    dec = attrs.by_name.get(name) if attrs is not None else None
+    return msg.node.child(dec.abbrev) if dec is not None else None
 
 
 def _learn_from_ctrl(session: Session, msg: Message) -> None:
-    f = summary_fields(msg)
-    fid = f.get("family-id")
-    fname = f.get("family-name")
+    fid = _top_attr(msg, "family-id")
+    fname = _top_attr(msg, "family-name")
     if (
         fid is None
         or fname is None
@@ -954,7 +973,7 @@ def _info_text(msg: Message) -> str:
     parts = []
     lay = msg.layout
     if lay is not None and lay.summary is not None:
-        text = lay.summary.render(summary_fields(msg))
+        text = lay.summary.render(msg.node)
         if text:
             parts.append(text)
     if msg.direction == TO_USER and msg.role == "notification":

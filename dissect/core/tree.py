@@ -37,6 +37,11 @@ COMMENT = "comment"
 DEPRECATED = "deprecated"
 
 
+# Counts every note ever made.  The decoder compares it before and after a
+# message to know, without walking the tree, whether the message has notes.
+NOTES_MADE = [0]
+
+
 class Note:
     """One expert note: how bad, which kind, and what it says."""
 
@@ -55,6 +60,9 @@ class Note:
 
 
 def _default_display(value: Any) -> str:
+    t = type(value)
+    if t is int or t is str:
+        return str(value)
     if value is None:
         return ""
     if isinstance(value, (bytes, bytearray, memoryview)):
@@ -117,6 +125,7 @@ class Node:
         return child
 
     def note(self, severity: str, group: str, text: str) -> Node:
+        NOTES_MADE[0] += 1
         n = Note(severity, group, text)
         if self.notes is None:
             self.notes = [n]
@@ -135,7 +144,11 @@ class Node:
         if d is None:
             fmt = self.fmt
             try:
-                d = fmt(self.value) if fmt is not None else _default_display(self.value)
+                if fmt is None:
+                    v = self.value
+                    d = str(v) if type(v) is int else _default_display(v)
+                else:
+                    d = fmt(self.value)
             except Exception as exc:  # a display hint must never break rendering
                 d = f"{_default_display(self.value)} (display failed: {exc})"
             self._display = d

@@ -50,7 +50,7 @@ PLAIN = Style(False)
 def summary_line(msg: Message, t0_ns: int, ts_ns: int, style: Style = PLAIN) -> str:
     num = str(msg.frame) if msg.index <= 1 else f"{msg.frame}.{msg.index}"
     rel = (ts_ns - t0_ns) / 1e9
-    worst = _worst_note(msg.node)
+    worst = _worst_note(msg.node) if msg.noted else ""
     mark = (
         f" {style.severity(worst, '[' + SEVERITY_MARK[worst] + ']')}"
         if worst in ("warn", "error")

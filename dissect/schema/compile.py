@@ -20,6 +20,8 @@ from typing import Any
 
 from ..core import display as disp
 from ..core.attrs import (
+    ROLE_SELECTOR,
+    ROLE_SUBMSG,
     ArrayAttr,
     AttrDecoder,
     BinaryAttr,
@@ -171,6 +173,12 @@ class Compiler:
             if a.type == "sub-message" and isinstance(a.get("selector"), str):
                 selectors.add(a.get("selector"))
         cset.selectors = frozenset(selectors)
+        if selectors:
+            for dec in cset.by_type.values():
+                if dec.spec_name in selectors:
+                    dec.role = ROLE_SELECTOR
+                elif isinstance(dec, SubMessageAttr):
+                    dec.role = ROLE_SUBMSG
         return cset
 
     def attr(self, a: AttrSpec, prefix: str, cname: str) -> AttrDecoder | None:

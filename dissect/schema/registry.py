@@ -28,8 +28,9 @@ from typing import Any
 
 from ..core.attrs import CompiledAttrSet, StructLayout
 from ..core.display import short_display
+from ..core.tree import Node
 from .compile import Compiler
-from .spec import OpSpec, Spec, SpecError, c_name, load_spec
+from .spec import OpSpec, Spec, SpecError, c_name, field_name, load_spec
 
 VERB_KINDS = {"get": "get", "new": "new", "del": "del", "set": "set", "dump": "get"}
 
@@ -42,43 +43,90 @@ def op_kind(name: str) -> str | None:
     return None
 
 
-@dataclass
+FieldPath = tuple[str, ...]
+
+
+def find_path(node: Node, path: FieldPath) -> Node | None:
+    """The descendant reached by following field abbreviations from `node`."""
+    for ab in path:
+        for c in node.children or ():
+            if c.abbrev == ab:
+                node = c
+                break
+        else:
+            return None
+    return node
+
+
 class Summary:
-    """A compiled ``summary`` template (see docs/schema.md)."""
+    """A compiled ``summary`` template (see docs/schema.md).
 
-    segments: list[list[tuple[str, list[tuple[str, str | None, str]]]]]
+    Each placeholder is resolved once, at compile time, to the path of field
+    abbreviations that leads to it in a message tree, and each alternative
+    becomes a ``str.format`` template; rendering is one scan of the
+    message's top-level nodes plus a short descent for nested fields.
+    """
 
-    def render(self, fields: dict[str, Any]) -> str:
+    __slots__ = ("segments", "top")
+
+    def __init__(
+        self, segments: list[list[tuple[str, list[tuple[FieldPath | None, str]]]]]
+    ) -> None:
+        self.segments = segments
+        self.top = frozenset(p[0] for alts in segments for _, holes in alts for p, _ in holes if p)
+
+    def render(self, msg_node: Node) -> str:
+        top = self.top
+        found: dict[str, Node] = {}
+        for c in msg_node.children or ():
+            if c.abbrev in top and c.abbrev not in found:
+                found[c.abbrev] = c
         out = []
         for alternatives in self.segments:
             for text, holes in alternatives:
                 vals = []
-                for key, _, raw in holes:
-                    node = fields.get(key)
-                    if node is None:
+                for path, mod in holes:
+                    node = found.get(path[0]) if path else None
+                    if node is not None and len(path) > 1:  # type: ignore[arg-type]
+                        node = find_path(node, path[1:])  # type: ignore[index]
+                    if node is None or (mod == "nz" and not node.value):
                         break
-                    if raw == "nz" and not node.value:
-                        break
-                    if raw:
-                        vals.append(str(node.value))
+                    if mod:
+                        v = str(node.value)
+                    elif node._display is None:
+                        v = short_display(node.fmt, node.value)
                     else:
-                        vals.append(
-                            short_display(node.fmt, node.value)
-                            if node._display is None
-                            else node.display
-                        )
+                        v = node.display
+                    if v == "":
+                        break
+                    vals.append(v)
                 else:
-                    if any(v == "" for v in vals):
-                        continue
-                    s = text
-                    for (key, orig, _), v in zip(holes, vals):
-                        s = s.replace("{" + (orig or key) + "}", v, 1)
-                    out.append(s)
+                    out.append(text.format(*vals))
                     break
         return " ".join(out)
 
 
-def compile_summary(tmpl: Any) -> Summary | None:
+def field_path(
+    key: str, attrs: CompiledAttrSet | None, header: StructLayout | None
+) -> FieldPath | None:
+    """Resolve a summary placeholder (``ifname``, ``linkinfo.kind``,
+    ``ifi-index``) to the abbreviations that lead to it."""
+    first, *rest = key.split(".")
+    if attrs is not None and first in attrs.by_name:
+        path = [attrs.by_name[first].abbrev]
+        for part in rest:
+            path.append(f"{path[-1]}.{field_name(part)}")
+        return tuple(path)
+    if header is not None and not rest:
+        ab = f"{header.abbrev}.{field_name(key)}"
+        if any(m.abbrev == ab for m in header.members):
+            return (header.abbrev, ab)
+    return None
+
+
+def compile_summary(
+    tmpl: Any, attrs: CompiledAttrSet | None, header: StructLayout | None
+) -> Summary | None:
     if not isinstance(tmpl, list):
         return None
     segs = []
@@ -88,20 +136,21 @@ def compile_summary(tmpl: Any) -> Summary | None:
         for text in alts:
             if not isinstance(text, str):
                 continue
-            holes = []
+            holes: list[tuple[FieldPath | None, str]] = []
+            parts = []
             pos = 0
             while True:
                 a = text.find("{", pos)
-                if a < 0:
+                b = text.find("}", a) if a >= 0 else -1
+                if a < 0 or b < 0:
+                    parts.append(text[pos:].replace("{", "{{").replace("}", "}}"))
                     break
-                b = text.find("}", a)
-                if b < 0:
-                    break
-                inner = text[a + 1 : b]
-                key, _, mod = inner.partition("!")
-                holes.append((key, inner, mod or ""))
+                parts.append(text[pos:a].replace("{", "{{").replace("}", "}}"))
+                key, _, mod = text[a + 1 : b].partition("!")
+                parts.append("{" + str(len(holes)) + "}")
+                holes.append((field_path(key, attrs, header), mod))
                 pos = b + 1
-            compiled.append((text, holes))
+            compiled.append(("".join(parts), holes))
         segs.append(compiled)
     return Summary(segs)
 
@@ -236,7 +285,14 @@ class Registry:
         header = comp.struct_layout(fixed_header) if fixed_header else None
         attrs = comp.attr_set(op.attribute_set) if op.attribute_set else None
         return MessageLayout(
-            spec, op, type_name, op_kind(op.name), header, attrs, compile_summary(op.summary), role
+            spec,
+            op,
+            type_name,
+            op_kind(op.name),
+            header,
+            attrs,
+            compile_summary(op.summary, attrs, header),
+            role,
         )
 
     def raw_layout(
