@@ -23,6 +23,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any)
         "header fields",
         "attribute extents",
         "attribute names",
+        "malformed frames",
         "field values",
         "known differences",
     )

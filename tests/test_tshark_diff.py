@@ -35,7 +35,9 @@ Checks, per capture:
    nlattr header), compared by value (integers, strings, addresses as
    addresses, bits under a mask), and the node is one of the expected
    abbreviations;
-5. (tshark 4.0 only) every field tshark shows is either compared (`FIELDS`)
+5. a frame tshark reports as Malformed Packet carries a malformed note of
+   ours somewhere (we may be stricter than tshark, not laxer);
+6. (tshark 4.0 only) every field tshark shows is either compared (`FIELDS`)
    or listed in `NOT_COMPARED` with the reason, so coverage stays visible.
 
 A difference is accepted only when `tests/tshark_known_differences.py`
@@ -429,7 +431,7 @@ NOT_COMPARED: dict[str, str] = {
     "data": "payload tshark does not decode",
     "data.*": "payload tshark does not decode",
     "genl.reserved": "tshark shows genlmsghdr.reserved without a value",
-    "_ws.*": "tshark's expert info (malformed packets), not a field",
+    "_ws.*": "tshark's expert info; a Malformed Packet is checked by test_malformed_frames_agree",
     "frame.*": "capture metadata, not netlink",
     "num": "geninfo",
     "len": "geninfo",
@@ -439,8 +441,19 @@ NOT_COMPARED: dict[str, str] = {
 
 # Confirmed bugs of our decoder: (capture id, frame, tshark field, pos, reason).
 # Each is asserted separately with xfail(strict=True) and left out of the
-# main checks.  None known.
-OUR_BUGS: list[tuple[str, int, str, int, str]] = []
+# main checks; a fix makes it XPASS, which fails: then remove the entry.
+# "_ws.malformed" @0 stands for tshark's "Malformed Packet" on the frame.
+_IFA_LOCAL_BUG = (
+    "nlshark bug: IFA_LOCAL with a 2-byte payload (ack_modes.py's policy "
+    "violation, rejected by the kernel with ERANGE 'Attribute failed policy "
+    "validation') decodes as raw bytes c0 00 without any malformed note; "
+    "rt-addr's address attributes (type binary, display-hint addr) have no "
+    "length check, so a length that fits no address (4/16, or 6/8/20 for "
+    "link-layer) passes silently. Wireshark reports Malformed Packet."
+)
+OUR_BUGS: list[tuple[str, int, str, int, str]] = [
+    ("shared:extack_errors.pcap", n, "_ws.malformed", 0, _IFA_LOCAL_BUG) for n in (82, 93, 104, 115)
+]
 
 # ---------------------------------------------------------------------------
 # tshark side
@@ -470,6 +483,7 @@ class TFrame:
     attrs: list[tuple[int, int]] = field(default_factory=list)
     attr_types: list[tuple[str, int, str]] = field(default_factory=list)  # field, pos, label
     fields: list[TField] = field(default_factory=list)
+    malformed: bool = False  # tshark: "Malformed Packet" (a dissector exception)
 
 
 _HDR_KEYS = {
@@ -543,7 +557,9 @@ def parse_pdml(path: Path) -> tuple[str, list[TFrame]]:
                 for c in proto:
                     if c.get("name") == "num":
                         tf.number = int(c.get("show", "0"))
-            elif pname in ("frame", "_ws.malformed"):
+            elif pname == "_ws.malformed":
+                tf.malformed = True
+            elif pname == "frame":
                 continue
             else:
                 _walk(proto, tf)
@@ -679,12 +695,14 @@ class Diff:
     headers: list[str] = field(default_factory=list)
     attrs: list[str] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
+    malformed: list[str] = field(default_factory=list)
     values: list[str] = field(default_factory=list)
     bugs: dict[tuple[int, str, int], str] = field(default_factory=dict)
     compared: Counter[str] = field(default_factory=Counter)  # tshark field -> values compared
     header_checks: int = 0
     attr_checks: int = 0
     name_checks: int = 0
+    malformed_checks: int = 0
     known: Counter[str] = field(default_factory=Counter)  # reason head -> times applied
     tshark_names: set[str] = field(default_factory=set)
 
@@ -815,6 +833,23 @@ def compare(cid: str, capture: Path, version: str, tframes: list[TFrame]) -> Dif
                                 f"ours {m.type_name!r} vs tshark {label.group(1)!r}"
                             )
 
+        # 2b. a frame tshark finds malformed has a malformed note of ours
+        if tf.malformed:
+            d.malformed_checks += 1
+            notes = [
+                f"{n.abbrev}: {note.text}"
+                for n, note in fr.root.all_notes()
+                if note.group == "malformed"
+            ]
+            key = (fr.number, "_ws.malformed", 0)
+            if key in bugs:
+                d.bugs[key] = "" if notes else "no malformed note of ours"
+            elif not notes:
+                d.malformed.append(
+                    f"{where}: tshark reports Malformed Packet, our tree has no malformed note "
+                    f"(messages: {[m.info for m in fr.messages]})"
+                )
+
         # 3. attribute extents
         for a, length in tf.attrs:
             if _inside(a, excused):
@@ -921,6 +956,7 @@ def diffs(
                 "header fields": d.header_checks,
                 "attribute extents": d.attr_checks,
                 "attribute names": d.name_checks,
+                "malformed frames": d.malformed_checks,
                 "field values": sum(d.compared.values()),
                 "known differences": sum(d.known.values()),
                 "per field": dict(d.compared),
@@ -953,6 +989,11 @@ def test_netlink_headers(diffs: Callable[[str], Diff], cid: str) -> None:
     d = diffs(cid)
     assert d.header_checks > 0
     _fail(d.headers, "nlmsghdr differences from tshark")
+
+
+@pytest.mark.parametrize("cid", CAPTURE_IDS)
+def test_malformed_frames_agree(diffs: Callable[[str], Diff], cid: str) -> None:
+    _fail(diffs(cid).malformed, "frames tshark finds malformed and we do not")
 
 
 @pytest.mark.parametrize("cid", CAPTURE_IDS)
@@ -1018,6 +1059,7 @@ def test_values_equal_semantics() -> None:
             b, id=f"{b[0]}-{b[1]}-{b[2]}", marks=pytest.mark.xfail(strict=True, reason=b[4])
         )
         for b in OUR_BUGS
+        if b[0] in CAPTURE_IDS
     ],
 )
 def test_our_known_bugs(diffs: Callable[[str], Diff], bug: tuple[str, int, str, int, str]) -> None:
