@@ -77,12 +77,15 @@ class StructMember:
 class StructLayout:
     """A C struct: members at fixed offsets, decoded into child nodes."""
 
-    __slots__ = ("name", "abbrev", "size", "members", "whole", "int_members")
+    __slots__ = ("name", "abbrev", "size", "members", "whole", "int_members", "title", "keys")
 
     def __init__(self, name: str, abbrev: str, members: list[StructMember]) -> None:
         self.name = name
         self.abbrev = abbrev
         self.members = members
+        self.title = f"struct {name}"
+        # member names as the spec writes them, for selectors (ifi-family)
+        self.keys = frozenset(m.name.replace("_", "-") for m in members)
         self.size = max((m.offset + m.size for m in members), default=0)
         # Fast path: one unpack for a struct made only of same-order integers.
         self.whole: struct.Struct | None = None
@@ -218,7 +221,7 @@ def unknown_attr(
         else:
             node.value = None
             node.fmt = None
-            node.display = "(nested)"
+            node._display = "(nested)"
             walk_attrs(ctx, buf, off + 4, off + nla_len, None, node, depth + 1)
             node.note(
                 NOTE,
@@ -544,7 +547,7 @@ class FlagAttr(AttrDecoder):
     ) -> Node:
         if nla_len == 4:
             node = Node(self.abbrev, self.name, off, nla_len, buf, True, None)
-            node.display = "(set)"
+            node._display = "(set)"
             return node
         payload = bytes(buf[off + 4 : off + nla_len])
         value = int.from_bytes(payload, "little") if len(payload) <= 8 else payload
@@ -646,10 +649,10 @@ class StructAttr(AttrDecoder):
                 el = Node(self.abbrev, f"[{i}]", off + 4 + i * size, size, buf)
                 lay.decode_into(el, buf, off + 4 + i * size, size, depth + 1)
                 node.children.append(el)
-            node.display = f"{plen // size} x struct {lay.name}"
+            node._display = f"{plen // size} x struct {lay.name}"
             return node
         lay.decode_into(node, buf, off + 4, plen, depth + 1)
-        node.display = f"struct {lay.name}"
+        node._display = lay.title
         if plen > size:
             node.note(
                 NOTE,
@@ -715,7 +718,7 @@ class ArrayAttr(AttrDecoder):
                 zip(self.st.iter_unpack(buf[start : start + n * size]), labels)
             )
         ]
-        node.display = f"{n} x {size * 8}-bit"
+        node._display = f"{n} x {size * 8}-bit"
         if plen % size:
             node.note(
                 WARN, MALFORMED, f"{plen % size} bytes left over after {n} elements of {size} bytes"
@@ -766,7 +769,7 @@ class NestAttr(AttrDecoder):
                 WARN, MALFORMED, f"nesting deeper than {ctx.max_depth} levels; not decoded further"
             )
             return node
-        node.display = ""
+        node._display = ""
         if self.header is None:
             walk_attrs(ctx, buf, off + 4, off + nla_len, self.target, node, depth + 1)
         else:
@@ -794,11 +797,11 @@ def decode_struct_and_attrs(
     """
     known: dict[str, Any] | None = None
     if header is not None:
-        avail = min(header.size, end - start)
-        hn = Node(header.abbrev, f"struct {header.name}", start, avail, buf)
+        size = header.size
+        hn = Node(header.abbrev, header.title, start, size if end - start >= size else end - start, buf)
         header.decode_into(hn, buf, start, end - start, depth)
         parent.add(hn)
-        if cset is not None and cset.selectors:
+        if cset is not None and cset.selectors and not header.keys.isdisjoint(cset.selectors):
             known = {}
             for m in hn.children or ():
                 key = m.name.replace("_", "-")
@@ -887,7 +890,7 @@ class IndexedArrayAttr(AttrDecoder):
         siblings: dict[str, Any] | None,
     ) -> Node:
         node = Node(self.abbrev, self.name, off, nla_len, buf)
-        node.display = ""
+        node._display = ""
         if depth >= ctx.max_depth:
             node.note(
                 WARN, MALFORMED, f"nesting deeper than {ctx.max_depth} levels; not decoded further"
@@ -957,7 +960,7 @@ class NestTypeValueAttr(AttrDecoder):
         siblings: dict[str, Any] | None,
     ) -> Node:
         node = Node(self.abbrev, self.name, off, nla_len, buf)
-        node.display = ""
+        node._display = ""
         if depth >= ctx.max_depth:
             node.note(
                 WARN, MALFORMED, f"nesting deeper than {ctx.max_depth} levels; not decoded further"
@@ -1019,7 +1022,7 @@ class SubMessageAttr(AttrDecoder):
             )
             return node
         header, cset = self.resolve(key)
-        node.display = f"({key})"
+        node._display = f"({key})"
         if depth >= ctx.max_depth:
             node.note(
                 WARN, MALFORMED, f"nesting deeper than {ctx.max_depth} levels; not decoded further"
@@ -1112,7 +1115,7 @@ class RecordsAttr(AttrDecoder):
             decode_struct_and_attrs(ctx, buf, p, rec_end, lay, cset, el, depth + 1)
             i += 1
             p += (rlen + 3) & ~3
-        node.display = f"{i} records"
+        node._display = f"{i} records"
         return node
 
 
@@ -1157,5 +1160,5 @@ class Bitfield32Attr(AttrDecoder):
             Node(self.abbrev + ".value", "value", off + 4, 4, buf, value, fmt),
             Node(self.abbrev + ".selector", "selector", off + 8, 4, buf, selector, fmt),
         ]
-        node.display = f"value 0x{value:x} selector 0x{selector:x}"
+        node._display = f"value 0x{value:x} selector 0x{selector:x}"
         return node

@@ -64,7 +64,7 @@ def _decode_sll(linktype: int, data: bytes) -> tuple[Node, int | None, int]:
         return _short(ab, name, data, 16)
     pkttype, hatype, halen, addr, proto = _SLL.unpack_from(data, 0)
     h = Node(ab, name, 0, 16, data)
-    h.display = f"NETLINK_{PROTOCOLS.get(proto, proto)}"
+    h._display = f"NETLINK_{PROTOCOLS.get(proto, proto)}"
     h.children = [
         Node(f"{ab}.pkttype", "packet type", 0, 2, data, pkttype, _pkt_fmt),
         Node(f"{ab}.hatype", "ARPHRD type", 2, 2, data, hatype, _hatype_fmt),
@@ -90,7 +90,7 @@ def _decode_sll2(data: bytes) -> tuple[Node, int | None, int]:
         return _short("sll2", "Linux cooked v2 header", data, 20)
     proto, reserved, ifindex, hatype, pkttype, halen, addr = _SLL2.unpack_from(data, 0)
     h = Node("sll2", "Linux cooked v2 header", 0, 20, data)
-    h.display = f"NETLINK_{PROTOCOLS.get(proto, proto)}"
+    h._display = f"NETLINK_{PROTOCOLS.get(proto, proto)}"
     h.children = [
         Node("sll2.protocol", "netlink protocol", 0, 2, data, proto, _proto_fmt),
         Node("sll2.reserved", "reserved", 2, 2, data, reserved, None),

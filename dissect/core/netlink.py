@@ -520,7 +520,7 @@ def decode_message(
     )
     if echo:
         return
-    node.display = msg.type_name
+    node._display = msg.type_name
     if control is not None:
         if not to_kernel:
             msg.role = "control"

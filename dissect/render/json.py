@@ -47,6 +47,89 @@ def node_dict(node: Node) -> dict[str, Any]:
     return d
 
 
+try:  # the C encoder when present: one quoted, escaped JSON string
+    from json.encoder import c_encode_basestring as _quote  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover
+    from json.encoder import py_encode_basestring as _quote
+
+_PREFIX: dict[tuple[str, str], str] = {}
+
+
+def _value_json(v: Any) -> str:
+    t = type(v)
+    if t is int:
+        return str(v)
+    if v is None:
+        return "null"
+    if t is str:
+        return _quote(v)
+    if t is bool:
+        return "true" if v else "false"
+    if t is bytes:
+        return '"' + v.hex() + '"'
+    return _dumps(json_value(v))
+
+
+_LEAF: dict[tuple[str, bytes], str] = {}
+_LEAF_MAX = 1 << 18
+
+
+def node_json(node: Node, out: list[str]) -> None:
+    """Append `node` as JSON text to `out`; the same document as
+    ``json.dumps(node_dict(node))`` with compact separators, built without
+    intermediate dicts (this is the export's hot path).
+
+    A small leaf without notes or a display set by the decoder is a function
+    of its field and its bytes, so its text after the offset is cached: real
+    captures repeat the same values (flags, counters, conf arrays) often.
+    """
+    key = (node.abbrev, node.name)
+    pre = _PREFIX.get(key)
+    if pre is None:
+        pre = _PREFIX[key] = '{"abbrev":' + _quote(node.abbrev) + ',"name":' + _quote(node.name) + ',"offset":'
+    o = node.offset
+    n = node.length
+    raw = node.buf[o : o + n]
+    kids = node.children
+    if n <= 16 and not kids and not node.notes and node._display is None:
+        lkey = (pre, raw)
+        tail = _LEAF.get(lkey)
+        if tail is None:
+            tail = _tail(node, raw, "[]") + "]}"
+            if len(_LEAF) >= _LEAF_MAX:
+                _LEAF.clear()
+            _LEAF[lkey] = tail
+        out.append(pre + str(o) + tail)
+        return
+    out.append(pre + str(o) + _tail(node, raw, "[" + ",".join(_dumps(x.as_dict()) for x in node.notes) + "]" if node.notes else "[]"))
+    if kids:
+        first = True
+        for c in kids:
+            if first:
+                first = False
+            else:
+                out.append(",")
+            node_json(c, out)
+    out.append("]}")
+
+
+def _tail(node: Node, raw: bytes, notes: str) -> str:
+    v = node.value
+    if type(v) is int and node.fmt is None and node._display is None:
+        vs = str(v)
+        ds = '"' + vs + '"'
+    else:
+        vs = _value_json(v)
+        ds = _quote(node.display)
+    return f',"length":{node.length},"raw":"{raw.hex()}","value":{vs},"display":{ds},"notes":{notes},"children":['
+
+
+def tree_json(node: Node) -> str:
+    out: list[str] = []
+    node_json(node, out)
+    return "".join(out)
+
+
 def message_dict(msg: Message, frame: Frame, tree: bool = True) -> dict[str, Any]:
     d: dict[str, Any] = {
         "frame": msg.frame,
@@ -84,8 +167,8 @@ def _proto(p: int) -> str:
     return protocol_name(p)
 
 
-def frame_dict(frame: Frame) -> dict[str, Any]:
-    return {
+def frame_dict(frame: Frame, tree: bool = True) -> dict[str, Any]:
+    d = {
         "frame": frame.number,
         "time": frame.ts_ns / 1e9,
         "time_ns": frame.ts_ns,
@@ -96,31 +179,43 @@ def frame_dict(frame: Frame) -> dict[str, Any]:
         "direction": frame.direction,
         "comment": frame.comment,
         "messages": [message_dict(m, frame, tree=False) for m in frame.messages],
-        "tree": node_dict(frame.root),
     }
+    if tree:
+        d["tree"] = node_dict(frame.root)
+    return d
+
+
+def _with_tree(head: dict[str, Any], node: Node) -> str:
+    """``head`` as JSON with a ``tree`` member appended (fast path)."""
+    return _dumps(head)[:-1] + ',"tree":' + tree_json(node) + "}"
+
+
+def message_json(msg: Message, frame: Frame) -> str:
+    return _with_tree(message_dict(msg, frame, tree=False), msg.node)
+
+
+def frame_json(frame: Frame) -> str:
+    head = frame_dict(frame, tree=False)
+    return _with_tree(head, frame.root)
 
 
 def write_jsonl(frames: Iterable[Frame], out: IO[str]) -> int:
     n = 0
     for frame in frames:
         for msg in frame.messages:
-            out.write(_dumps(message_dict(msg, frame)))
+            out.write(message_json(msg, frame))
             out.write("\n")
             n += 1
         if not frame.messages:
-            out.write(
-                _dumps(
-                    {
-                        "frame": frame.number,
-                        "time": frame.ts_ns / 1e9,
-                        "time_ns": frame.ts_ns,
-                        "family": None,
-                        "direction": None,
-                        "netlink": None,
-                        "tree": node_dict(frame.root),
-                    }
-                )
-            )
+            head = {
+                "frame": frame.number,
+                "time": frame.ts_ns / 1e9,
+                "time_ns": frame.ts_ns,
+                "family": None,
+                "direction": None,
+                "netlink": None,
+            }
+            out.write(_with_tree(head, frame.root))
             out.write("\n")
     return n
 
@@ -137,7 +232,7 @@ class JsonDocumentWriter:
         if not self.first:
             self.out.write(",\n")
         self.first = False
-        self.out.write(_dumps(frame_dict(frame)))
+        self.out.write(frame_json(frame))
 
     def close(self, trailer: dict[str, Any]) -> None:
         self.out.write('\n],"end":' + _dumps(trailer) + "}\n")
