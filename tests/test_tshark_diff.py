@@ -443,17 +443,7 @@ NOT_COMPARED: dict[str, str] = {
 # Each is asserted separately with xfail(strict=True) and left out of the
 # main checks; a fix makes it XPASS, which fails: then remove the entry.
 # "_ws.malformed" @0 stands for tshark's "Malformed Packet" on the frame.
-_IFA_LOCAL_BUG = (
-    "nlshark bug: IFA_LOCAL with a 2-byte payload (ack_modes.py's policy "
-    "violation, rejected by the kernel with ERANGE 'Attribute failed policy "
-    "validation') decodes as raw bytes c0 00 without any malformed note; "
-    "rt-addr's address attributes (type binary, display-hint addr) have no "
-    "length check, so a length that fits no address (4/16, or 6/8/20 for "
-    "link-layer) passes silently. Wireshark reports Malformed Packet."
-)
-OUR_BUGS: list[tuple[str, int, str, int, str]] = [
-    ("shared:extack_errors.pcap", n, "_ws.malformed", 0, _IFA_LOCAL_BUG) for n in (82, 93, 104, 115)
-]
+OUR_BUGS: list[tuple[str, int, str, int, str]] = []
 
 # ---------------------------------------------------------------------------
 # tshark side

@@ -386,7 +386,9 @@ class AttrDecoder:
 
 
 class BinaryAttr(AttrDecoder):
-    __slots__ = ("min_len", "max_len", "exact_len")
+    """Bytes, optionally with length checks (exact lengths or a range)."""
+
+    __slots__ = ("lengths", "min_len", "max_len")
 
     def __init__(
         self,
@@ -394,12 +396,13 @@ class BinaryAttr(AttrDecoder):
         name: str,
         spec_name: str,
         fmt: Formatter | None,
-        exact_len: int | None = None,
+        *,
+        lengths: tuple[int, ...] | None = None,
         min_len: int | None = None,
         max_len: int | None = None,
     ) -> None:
         super().__init__(abbrev, name, spec_name, fmt or hexbytes)
-        self.exact_len = exact_len
+        self.lengths = lengths
         self.min_len = min_len
         self.max_len = max_len
 
@@ -417,8 +420,9 @@ class BinaryAttr(AttrDecoder):
             self.abbrev, self.name, off, nla_len, buf, bytes(buf[off + 4 : off + nla_len]), self.fmt
         )
         plen = nla_len - 4
-        if self.exact_len is not None and plen != self.exact_len:
-            node.note(WARN, MALFORMED, f"{self.name} has {plen} bytes, expected {self.exact_len}")
+        if self.lengths is not None and plen not in self.lengths:
+            want = " or ".join(str(n) for n in self.lengths)
+            node.note(WARN, MALFORMED, f"{self.name} has {plen} bytes, expected {want}")
         elif self.min_len is not None and plen < self.min_len:
             node.note(
                 WARN, MALFORMED, f"{self.name} has {plen} bytes, expected at least {self.min_len}"
@@ -798,7 +802,9 @@ def decode_struct_and_attrs(
     known: dict[str, Any] | None = None
     if header is not None:
         size = header.size
-        hn = Node(header.abbrev, header.title, start, size if end - start >= size else end - start, buf)
+        hn = Node(
+            header.abbrev, header.title, start, size if end - start >= size else end - start, buf
+        )
         header.decode_into(hn, buf, start, end - start, depth)
         parent.add(hn)
         if cset is not None and cset.selectors and not header.keys.isdisjoint(cset.selectors):

@@ -86,7 +86,9 @@ def node_json(node: Node, out: list[str]) -> None:
     key = (node.abbrev, node.name)
     pre = _PREFIX.get(key)
     if pre is None:
-        pre = _PREFIX[key] = '{"abbrev":' + _quote(node.abbrev) + ',"name":' + _quote(node.name) + ',"offset":'
+        pre = _PREFIX[key] = (
+            '{"abbrev":' + _quote(node.abbrev) + ',"name":' + _quote(node.name) + ',"offset":'
+        )
     o = node.offset
     n = node.length
     raw = node.buf[o : o + n]
@@ -101,7 +103,15 @@ def node_json(node: Node, out: list[str]) -> None:
             _LEAF[lkey] = tail
         out.append(pre + str(o) + tail)
         return
-    out.append(pre + str(o) + _tail(node, raw, "[" + ",".join(_dumps(x.as_dict()) for x in node.notes) + "]" if node.notes else "[]"))
+    out.append(
+        pre
+        + str(o)
+        + _tail(
+            node,
+            raw,
+            "[" + ",".join(_dumps(x.as_dict()) for x in node.notes) + "]" if node.notes else "[]",
+        )
+    )
     if kids:
         first = True
         for c in kids:

@@ -54,6 +54,8 @@ _FMT_CHARS = {
     "s64": "q",
 }
 _INT_TYPES = set(_FMT_CHARS)
+# Display hints that also fix the payload length.
+_HINT_LENGTHS = {"ipv4": (4,), "ipv6": (16,), "ipv4-or-ipv6": (4, 16), "uuid": (16,)}
 
 
 class Compiler:
@@ -319,18 +321,15 @@ class Compiler:
             return None
 
         exact = num(checks.get("exact-len"))
-        if exact is None and hint == "ipv4":
-            exact = 4
-        elif exact is None and hint == "ipv6":
-            exact = 16
+        lengths = (exact,) if exact is not None else _HINT_LENGTHS.get(hint or "")
         return BinaryAttr(
             ab,
             cname,
             a.name,
             self.formatter("binary", hint, None, False, units),
-            exact,
-            num(checks.get("min-len")),
-            num(checks.get("max-len")),
+            lengths=lengths,
+            min_len=num(checks.get("min-len")),
+            max_len=num(checks.get("max-len")),
         )
 
     def _element(self, a: AttrSpec, ab: str, cname: str) -> AttrDecoder:
