@@ -205,6 +205,8 @@ def _write_text(
         for m in f.messages:
             w(tr.summary_line(m, t0, f.ts_ns, style) + "\n")
         w("\n".join(tr.tree_lines(f.root, style, hex_bytes)) + "\n")
+        if f.comment:
+            w("".join(f"    Comment: {line}\n" for line in f.comment.splitlines()))
         if hex_bytes:
             w("\n".join(tr.hexdump(f.data)) + "\n")
         w("\n")
