@@ -25,12 +25,13 @@ from collections.abc import Callable
 from typing import Any
 
 from .display import Formatter, hexbytes
-from .tree import CHAT, ERROR, MALFORMED, NOTE, PROTOCOL, UNDECODED, WARN, Node
+from .tree import CHAT, ERROR, MALFORMED, NOTE, PROTOCOL, UNDECODED, WARN, LazyNode, Node
 
 NLA_F_NESTED = 0x8000
 NLA_F_NET_BYTEORDER = 0x4000
 NLA_TYPE_MASK = 0x3FFF
 MAX_DEPTH = 24
+LAZY_MIN = 8  # structs with more members than this build their member nodes on first access
 
 _ZERO4 = b"\0\0\0\0"
 
@@ -655,6 +656,17 @@ class StructAttr(AttrDecoder):
                 node.children.append(el)
             node._display = f"{plen // size} x struct {lay.name}"
             return node
+        if plen == size and len(lay.members) > LAZY_MIN:
+            lazy = LazyNode(
+                self.abbrev,
+                self.name,
+                off,
+                nla_len,
+                buf,
+                lambda n: lay.decode_into(n, buf, off + 4, plen, depth + 1),
+            )
+            lazy._display = lay.title
+            return lazy
         lay.decode_into(node, buf, off + 4, plen, depth + 1)
         node._display = lay.title
         if plen > size:
@@ -696,6 +708,22 @@ class ArrayAttr(AttrDecoder):
         self.labels = [names.get(i + base) or f"[{i + base}]" for i in range(max(n, 64))]
         return self.labels
 
+    def _elements(self, node: Node, buf: bytes, start: int, n: int) -> None:
+        labels = self.labels
+        if len(labels) < n:
+            labels = self._grow_labels(n)
+        abbrev = self.abbrev
+        fmt = self.elem_fmt
+        size = self.st.size
+        node.children.extend(  # type: ignore[union-attr]
+            [
+                Node(abbrev, label, start + i * size, size, buf, v, fmt)
+                for i, ((v,), label) in enumerate(
+                    zip(self.st.iter_unpack(buf[start : start + n * size]), labels)
+                )
+            ]
+        )
+
     def decode(
         self,
         ctx: DecodeContext,
@@ -706,22 +734,17 @@ class ArrayAttr(AttrDecoder):
         depth: int,
         siblings: dict[str, Any] | None,
     ) -> Node:
-        node = Node(self.abbrev, self.name, off, nla_len, buf)
         size = self.st.size
         plen = nla_len - 4
         n = plen // size
-        labels = self.labels
-        if len(labels) < n:
-            labels = self._grow_labels(n)
-        abbrev = self.abbrev
-        fmt = self.elem_fmt
-        start = off + 4
-        node.children = [
-            Node(abbrev, label, start + i * size, size, buf, v, fmt)
-            for i, ((v,), label) in enumerate(
-                zip(self.st.iter_unpack(buf[start : start + n * size]), labels)
-            )
-        ]
+        node = LazyNode(
+            self.abbrev,
+            self.name,
+            off,
+            nla_len,
+            buf,
+            lambda node: self._elements(node, buf, off + 4, n),
+        )
         node._display = f"{n} x {size * 8}-bit"
         if plen % size:
             node.note(

@@ -196,3 +196,51 @@ class Node:
 
     def __repr__(self) -> str:
         return f"Node({self.abbrev!r}, {self.name!r}, off={self.offset}, len={self.length}, value={self.value!r})"
+
+
+class LazyNode(Node):
+    """A node whose children are built on first access.
+
+    Large arrays (IFLA_INET6_CONF has some 80 entries) and wide structs
+    (rtnl_link_stats64) are decoded and checked when the node is made, but
+    their element nodes are only created when someone reads `children`:
+    summaries never pay for them; trees, JSON and walks see every node.
+    `build(node)` appends the children to ``node.children``.
+    """
+
+    __slots__ = ("_kids", "_build")
+
+    def __init__(
+        self,
+        abbrev: str,
+        name: str,
+        offset: int,
+        length: int,
+        buf: bytes,
+        build: Callable[[Node], None],
+    ) -> None:
+        self.abbrev = abbrev
+        self.name = name
+        self.offset = offset
+        self.length = length
+        self.buf = buf
+        self.value = None
+        self.fmt = None
+        self.notes = None
+        self._display = None
+        self._kids: list[Node] | None = None
+        self._build: Callable[[Node], None] | None = build
+
+    @property  # type: ignore[override]
+    def children(self) -> list[Node] | None:
+        build = self._build
+        if build is not None:
+            self._build = None
+            self._kids = []
+            build(self)
+        return self._kids
+
+    @children.setter
+    def children(self, kids: list[Node] | None) -> None:
+        self._build = None
+        self._kids = kids
