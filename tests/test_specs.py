@@ -115,3 +115,13 @@ def test_numbering_follows_ynl():
     assert spec.enums["f"].entries == {1: "x", 16: "y", 32: "z"}
     assert sorted(spec.attr_sets["s"].attrs) == [1, 7, 8]
     assert [sorted(o.requests) for o in spec.operations] == [[1], [9], [10]]
+
+
+def test_coverage_doc_is_generated_and_current():
+    from dissect.schema.coverage import coverage
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "coverage.md"
+    expected = "\n".join(coverage(Registry.default())) + "\n"
+    assert doc.read_text() == expected, (
+        "docs/coverage.md is stale: python -m dissect.schema.coverage > docs/coverage.md"
+    )
