@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from .display import Formatter, hexbytes
 from .tree import CHAT, ERROR, MALFORMED, NOTE, PROTOCOL, UNDECODED, WARN, LazyNode, Node
@@ -498,7 +498,7 @@ class VarIntAttr(AttrDecoder):
     ) -> None:
         super().__init__(abbrev, name, spec_name, fmt)
         self.signed = signed
-        self.bo = "big" if bo == ">" else "little"
+        self.bo: Literal["big", "little"] = "big" if bo == ">" else "little"
 
     def decode(
         self,
@@ -512,7 +512,7 @@ class VarIntAttr(AttrDecoder):
     ) -> Node:
         plen = nla_len - 4
         raw = bytes(buf[off + 4 : off + nla_len])
-        bo = "big" if nla_type & NLA_F_NET_BYTEORDER else self.bo
+        bo: Literal["big", "little"] = "big" if nla_type & NLA_F_NET_BYTEORDER else self.bo
         if plen in (1, 2, 4, 8):
             node = Node(
                 self.abbrev,
@@ -522,7 +522,7 @@ class VarIntAttr(AttrDecoder):
                 buf,
                 int.from_bytes(raw, bo, signed=self.signed),
                 self.fmt,
-            )  # type: ignore[arg-type]
+            )
             if plen not in (4, 8):
                 node.note(
                     NOTE,

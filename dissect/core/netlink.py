@@ -341,7 +341,8 @@ def decode_messages(
     cut: bool,
 ) -> None:
     root = frame.root
-    hdr = session.ctx(bo) and session._hdr[bo]
+    session.ctx(bo)
+    hdr = session._hdr[bo]
     direction: str | None = None
     index = 0
     while off < end:
@@ -793,7 +794,7 @@ def _decode_echo_body(
 
 def _node_path(root: Node, target: int) -> list[Node]:
     """Nodes from `root` down to the deepest one containing byte `target`."""
-    path = []
+    path: list[Node] = []
     node = root
     while True:
         nxt = None

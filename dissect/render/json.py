@@ -178,7 +178,7 @@ def _proto(p: int) -> str:
 
 
 def frame_dict(frame: Frame, tree: bool = True) -> dict[str, Any]:
-    d = {
+    d: dict[str, Any] = {
         "frame": frame.number,
         "time": frame.ts_ns / 1e9,
         "time_ns": frame.ts_ns,

@@ -306,23 +306,23 @@ def spec_from_dict(doc: Any, source: str = "<dict>", origin: str = "builtin") ->
     attr_sets: dict[str, AttrSetSpec] = {}
     raw_sets = _list(doc.get("attribute-sets"), where)
     pending_subsets: list[tuple[AttrSetSpec, list[dict[str, Any]], str]] = []
-    for i, s in enumerate(raw_sets):
+    for i, raw_set in enumerate(raw_sets):
         w = f"{where}: attribute-sets[{i}]"
-        s = _map(s, w)
-        sname = _name(s, w)
-        prefix = s.get("name-prefix")
+        sdoc = _map(raw_set, w)
+        sname = _name(sdoc, w)
+        prefix = sdoc.get("name-prefix")
         if not isinstance(prefix, str):
             prefix = f"{name}-a-{sname}-" if protocol.startswith("genetlink") else ""
         aset = AttrSetSpec(
             name=sname,
             name_prefix=prefix,
-            abbrev=s["abbrev"] if isinstance(s.get("abbrev"), str) else _set_abbrev(sname),
+            abbrev=sdoc["abbrev"] if isinstance(sdoc.get("abbrev"), str) else _set_abbrev(sname),
             attrs={},
             by_name={},
-            subset_of=s.get("subset-of"),
+            subset_of=sdoc.get("subset-of"),
         )
         attrs = [
-            _map(a, f"{w}.attributes[{j}]") for j, a in enumerate(_list(s.get("attributes"), w))
+            _map(a, f"{w}.attributes[{j}]") for j, a in enumerate(_list(sdoc.get("attributes"), w))
         ]
         if aset.subset_of:
             pending_subsets.append((aset, attrs, w))
@@ -359,11 +359,11 @@ def spec_from_dict(doc: Any, source: str = "<dict>", origin: str = "builtin") ->
         w = f"{where}: sub-messages[{i}]"
         sm = _map(sm, w)
         fmts: dict[str, SubMessageFormat] = {}
-        for j, f in enumerate(_list(sm.get("formats"), w)):
-            f = _map(f, f"{w}.formats[{j}]")
-            val = str(f.get("value"))
-            fmts[val] = SubMessageFormat(
-                val, f.get("attribute-set"), f.get("fixed-header"), f.get("abbrev")
+        for j, raw_fmt in enumerate(_list(sm.get("formats"), w)):
+            f = _map(raw_fmt, f"{w}.formats[{j}]")
+            key = str(f.get("value"))
+            fmts[key] = SubMessageFormat(
+                key, f.get("attribute-set"), f.get("fixed-header"), f.get("abbrev")
             )
         sub_messages[_name(sm, w)] = fmts
 
@@ -401,16 +401,16 @@ def spec_from_dict(doc: Any, source: str = "<dict>", origin: str = "builtin") ->
                 events.add(val)
         elif "value" in o and not (requests or replies or events):
             requests.add(_int(o["value"], w, consts))
-        aset = o.get("attribute-set")
-        if aset is None and isinstance(o.get("notify"), str):
+        op_set: str | None = o.get("attribute-set")
+        if op_set is None and isinstance(o.get("notify"), str):
             # YNL "notify: other-op" reuses another operation's layout
             for prev in operations:
                 if prev.name == o["notify"]:
-                    aset = prev.attribute_set
+                    op_set = prev.attribute_set
         operations.append(
             OpSpec(
                 name=oname,
-                attribute_set=aset,
+                attribute_set=op_set,
                 fixed_header=o.get("fixed-header", fixed_header),
                 requests=requests,
                 replies=replies,
