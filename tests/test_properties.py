@@ -28,10 +28,8 @@ Invariants checked on every decoded frame (`check_frame`):
   with a note in that subtree;
 - note severities are in ``SEVERITIES``.
 
-Decoder bugs found by these tests sit at the end of the file as explicit
-examples in strict xfail tests; the generic checks tolerate exactly those
-shapes (see `_known_bug`) so the random tests stay green until the fix
-lands, when the strict xfail turns into a failure and the tolerance goes.
+Inputs that once broke an invariant sit at the end of the file as explicit
+examples.
 """
 
 from __future__ import annotations
@@ -100,20 +98,7 @@ def _has_note(node: Node) -> bool:
     return any(True for _ in node.all_notes())
 
 
-def _known_bug(parent: Node, child: Node) -> bool:
-    """Violations already kept as strict-xfail examples below (one shape each)."""
-    # BUG 1: NLMSG_ERROR with NLM_F_ACK_TLVS whose echoed request is cut at an
-    # offset that is not 4-aligned: the empty "extended ACK" node is placed at
-    # the NLA_ALIGNed offset, past the end of the message (and of the frame).
-    return (
-        child.abbrev == "netlink.extack"
-        and child.length == 0
-        and parent.abbrev == "netlink"
-        and child.offset <= parent.end + 3
-    )
-
-
-def check_tree(frame: Frame, tolerate_known: bool = True) -> None:
+def check_tree(frame: Frame) -> None:
     data = frame.data
     root = frame.root
     assert root.offset == 0 and root.length == len(data), root
@@ -122,8 +107,6 @@ def check_tree(frame: Frame, tolerate_known: bool = True) -> None:
         assert node.offset >= 0 and node.length >= 0, node
         for c in node.children or ():
             inside = c.offset >= node.offset and c.end <= node.end
-            if not inside and tolerate_known and _known_bug(node, c):
-                continue
             assert inside, f"child {c!r} outside its parent {node!r}"
         for note in node.notes or ():
             assert note.severity in SEVERITIES, note
@@ -492,17 +475,13 @@ def test_mutated_real_frames(m: tuple[CaptureCase, int, bytes, bool]) -> None:
 
 
 # ---------------------------------------------------------------------------
-# Known decoder bugs, kept as explicit examples (strict: they must still fail)
+# Regressions: inputs that once broke an invariant
 
 PH = netlink_pseudo_header(0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: NLMSG_ERROR with NLM_F_ACK_TLVS and an echoed request cut at a "
-    "non-4-aligned end: the empty extended-ACK node lies past the message and the frame "
-    "(netlink._decode_error: tlv = p + NLA_ALIGN(echo length) > end)",
-)
+# NLMSG_ERROR with NLM_F_ACK_TLVS and an echoed request cut at a
+# non-4-aligned end once put the empty extended-ACK node past the message.
 @settings(phases=[Phase.explicit], **SETTINGS)
 @example(
     # NLMSG_ERROR, nlmsg_len 37 (not 4-aligned, runs to the frame end), flags
@@ -519,7 +498,7 @@ PH = netlink_pseudo_header(0)
     )
 )
 @given(data=st.binary())
-def test_bug_extack_node_outside_message(data: bytes) -> None:
+def test_extack_node_stays_inside_message(data: bytes) -> None:
     frame = Session(REG).decode(data, 253)
     render_all(frame)
-    check_tree(frame, tolerate_known=False)
+    check_tree(frame)

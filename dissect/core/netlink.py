@@ -739,7 +739,7 @@ def _decode_error(
     msg.family = echo.family
     # stash the request's name for the info line
     msg.ext_path = None
-    tlv = p + ((echo_node.length + 3) & ~3)
+    tlv = min(p + ((echo_node.length + 3) & ~3), end)
     if msg.flags & C.NLM_F_ACK_TLVS:
         _decode_extack(session, msg, data, tlv, end, bo, echo_node, p, echo)
     elif tlv < end:
