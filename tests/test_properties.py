@@ -144,10 +144,14 @@ def check_frame(frame: Frame) -> None:
 
 
 def decode_checked(
-    data: bytes, linktype: int = 253, session: Session | None = None, byte_order: str | None = None
+    data: bytes,
+    linktype: int = 253,
+    session: Session | None = None,
+    byte_order: str | None = None,
+    orig_len: int | None = None,
 ) -> Frame:
     s = session or Session(REG, byte_order)
-    frame = s.decode(data, linktype=linktype, number=1)
+    frame = s.decode(data, linktype=linktype, number=1, orig_len=orig_len)
     check_frame(frame)
     return frame
 
@@ -170,9 +174,15 @@ def link_header(linktype: int, protocol: int) -> bytes:
 
 
 @settings(max_examples=n_examples(400), **SETTINGS)
-@given(data=st.binary(max_size=300), linktype=st.sampled_from(LINKTYPES), bo=BYTE_ORDERS)
-def test_arbitrary_bytes(data: bytes, linktype: int, bo: str | None) -> None:
-    decode_checked(data, linktype, byte_order=bo)
+@given(
+    data=st.binary(max_size=300),
+    linktype=st.sampled_from(LINKTYPES),
+    bo=BYTE_ORDERS,
+    cut=st.one_of(st.none(), st.integers(0, 100)),
+)
+def test_arbitrary_bytes(data: bytes, linktype: int, bo: str | None, cut: int | None) -> None:
+    # cut: bytes the capture's snaplen dropped (orig_len beyond the data)
+    decode_checked(data, linktype, byte_order=bo, orig_len=None if cut is None else len(data) + cut)
 
 
 @settings(max_examples=n_examples(400), **SETTINGS)
@@ -367,7 +377,7 @@ U32_EDGES = [0, 1, 15, 16, 17, 20, 0x7FFFFFFF, 0xFFFFFFFF]
 
 
 @st.composite
-def mutated_real_frame(draw: st.DrawFn) -> tuple[CaptureCase, int, bytes, bool]:
+def mutated_real_frame(draw: st.DrawFn) -> tuple[CaptureCase, int, bytes, bool, int | None]:
     frames = real_frames()
     case, number, linktype, orig = draw(st.sampled_from(frames))
     bo = case.bo
@@ -443,7 +453,16 @@ def mutated_real_frame(draw: st.DrawFn) -> tuple[CaptureCase, int, bytes, bool]:
             del data[i : i + draw(st.integers(1, 8))]
         elif kind == "truncate":
             del data[draw(st.integers(0, n)) :]
-    return case, linktype, bytes(data), draw(st.integers(0, 3)) == 0
+    if linktype == 253 and len(data) >= 16 and draw(st.integers(0, 4)) == 0:
+        # The same netlink bytes behind the other link-layer headers that carry them.
+        protocol = struct.unpack_from(">H", data, 14)[0]
+        linktype = draw(st.sampled_from([113, 276]))
+        data[:16] = link_header(linktype, protocol)
+    # Sometimes a frame cut by the snaplen: orig_len says how long it was.
+    orig_len = draw(st.sampled_from([None, None, None, len(orig), len(data) + 1]))
+    if orig_len is not None and orig_len < len(data):
+        orig_len = None
+    return case, linktype, bytes(data), draw(st.integers(0, 3)) == 0, orig_len
 
 
 def _need_captures() -> None:
@@ -465,13 +484,13 @@ def test_real_frames_decode_cleanly() -> None:
 @pytest.mark.skipif(not _capture_paths(), reason="no captures found")
 @settings(max_examples=n_examples(1500), **SETTINGS)
 @given(m=mutated_real_frame())
-def test_mutated_real_frames(m: tuple[CaptureCase, int, bytes, bool]) -> None:
-    case, linktype, data, big = m
+def test_mutated_real_frames(m: tuple[CaptureCase, int, bytes, bool, int | None]) -> None:
+    case, linktype, data, big, orig_len = m
     s = case.session()
     if big:
         s = Session(REG, "big")
         s.genl_names.update(case.genl)
-    decode_checked(data, linktype, session=s)
+    decode_checked(data, linktype, session=s, orig_len=orig_len)
 
 
 # ---------------------------------------------------------------------------
