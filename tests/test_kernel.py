@@ -36,6 +36,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -88,7 +89,7 @@ def report_undecoded(pairs: list[tuple[Frame, Message]], what: str) -> None:
         print(f"  {n:4} x {text}")
 
 
-def ip_json(*args: str) -> object | None:
+def ip_json(*args: str) -> Any:
     if shutil.which("ip") is None:
         return None
     try:
@@ -244,7 +245,7 @@ def test_addresses(host: SimpleNamespace) -> None:
         return
     from_ip = {
         (link["ifindex"], ai["local"], ai["prefixlen"])
-        for link in ip  # type: ignore[union-attr]
+        for link in ip
         for ai in link.get("addr_info", [])
         if "local" in ai
     }

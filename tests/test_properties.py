@@ -66,10 +66,9 @@ def n_examples(n: int) -> int:
     return max(1, int(n * SCALE))
 
 
-SETTINGS = {
-    "deadline": None,
-    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
-}
+BASE = settings(
+    deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 
 NLA_F_NESTED = 0x8000
 NLA_F_NET_BYTEORDER = 0x4000
@@ -173,7 +172,7 @@ def link_header(linktype: int, protocol: int) -> bytes:
     return sll2_header(protocol) if linktype == 276 else netlink_pseudo_header(protocol)
 
 
-@settings(max_examples=n_examples(400), **SETTINGS)
+@settings(BASE, max_examples=n_examples(400))
 @given(
     data=st.binary(max_size=300),
     linktype=st.sampled_from(LINKTYPES),
@@ -185,7 +184,7 @@ def test_arbitrary_bytes(data: bytes, linktype: int, bo: str | None, cut: int | 
     decode_checked(data, linktype, byte_order=bo, orig_len=None if cut is None else len(data) + cut)
 
 
-@settings(max_examples=n_examples(400), **SETTINGS)
+@settings(BASE, max_examples=n_examples(400))
 @given(
     protocol=PROTOS,
     payload=st.binary(max_size=400),
@@ -280,7 +279,7 @@ def nl_frames(draw: st.DrawFn) -> tuple[str, int, list[bytes]]:
     return bo, protocol, frames
 
 
-@settings(max_examples=n_examples(200), **SETTINGS)
+@settings(BASE, max_examples=n_examples(200))
 @given(case=nl_frames(), force=st.booleans())
 def test_netlink_shaped_frames(case: tuple[str, int, list[bytes]], force: bool) -> None:
     bo, protocol, frames = case
@@ -482,7 +481,7 @@ def test_real_frames_decode_cleanly() -> None:
 
 
 @pytest.mark.skipif(not _capture_paths(), reason="no captures found")
-@settings(max_examples=n_examples(1500), **SETTINGS)
+@settings(BASE, max_examples=n_examples(1500))
 @given(m=mutated_real_frame())
 def test_mutated_real_frames(m: tuple[CaptureCase, int, bytes, bool, int | None]) -> None:
     case, linktype, data, big, orig_len = m
@@ -501,7 +500,7 @@ PH = netlink_pseudo_header(0)
 
 # NLMSG_ERROR with NLM_F_ACK_TLVS and an echoed request cut at a
 # non-4-aligned end once put the empty extended-ACK node past the message.
-@settings(phases=[Phase.explicit], **SETTINGS)
+@settings(BASE, phases=[Phase.explicit])
 @example(
     # NLMSG_ERROR, nlmsg_len 37 (not 4-aligned, runs to the frame end), flags
     # NLM_F_ACK_TLVS, error -22, echoed RTM_GETLINK header claiming 40 bytes,
