@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterable
 from typing import IO, Any
 
+from ..core.constants import protocol_name
 from ..core.netlink import Frame, Message
 from ..core.tree import Node
 
@@ -70,7 +71,7 @@ def _value_json(v: Any) -> str:
     return _dumps(json_value(v))
 
 
-_LEAF: dict[tuple[str, bytes], str] = {}
+_LEAF: dict[tuple[str, bytes, Any, Any], str] = {}
 _LEAF_MAX = 1 << 18
 
 
@@ -80,47 +81,72 @@ def node_json(node: Node, out: list[str]) -> None:
     intermediate dicts (this is the export's hot path).
 
     A small leaf without notes or a display set by the decoder is a function
-    of its field and its bytes, so its text after the offset is cached: real
+    of its field, its bytes, its value and its formatter, so its text after
+    the offset is cached: real
     captures repeat the same values (flags, counters, conf arrays) often.
+    Leaves are written inline by their parent's loop, without a call each.
     """
+    o = node.offset
+    kids = node.children
+    notes = node.notes
+    if not kids and not notes and node._display is None and node.length <= 16:
+        out.append(_leaf_json(node))
+        return
+    out.append(
+        _prefix(node)
+        + str(o)
+        + _tail(
+            node,
+            node.buf[o : o + node.length],
+            "[" + ",".join(_dumps(x.as_dict()) for x in notes) + "]" if notes else "[]",
+        )
+    )
+    if kids:
+        prefix_get = _PREFIX.get
+        leaf_get = _LEAF.get
+        append = out.append
+        for c in kids:
+            if c.notes is None and c._display is None and not c.children and c.length <= 16:
+                pre = prefix_get((c.abbrev, c.name))
+                if pre is not None:
+                    co = c.offset
+                    tail = leaf_get((pre, c.buf[co : co + c.length], c.fmt, c.value))
+                    if tail is not None:
+                        append(pre + str(co) + tail)
+                        append(",")
+                        continue
+                append(_leaf_json(c))
+            else:
+                node_json(c, out)
+            append(",")
+        out[-1] = "]}"
+    else:
+        out.append("]}")
+
+
+def _prefix(node: Node) -> str:
     key = (node.abbrev, node.name)
     pre = _PREFIX.get(key)
     if pre is None:
         pre = _PREFIX[key] = (
             '{"abbrev":' + _quote(node.abbrev) + ',"name":' + _quote(node.name) + ',"offset":'
         )
+    return pre
+
+
+def _leaf_json(node: Node) -> str:
+    """A small leaf without notes, through the cache."""
+    pre = _prefix(node)
     o = node.offset
-    n = node.length
-    raw = node.buf[o : o + n]
-    kids = node.children
-    if n <= 16 and not kids and not node.notes and node._display is None:
-        lkey = (pre, raw)
-        tail = _LEAF.get(lkey)
-        if tail is None:
-            tail = _tail(node, raw, "[]") + "]}"
-            if len(_LEAF) >= _LEAF_MAX:
-                _LEAF.clear()
-            _LEAF[lkey] = tail
-        out.append(pre + str(o) + tail)
-        return
-    out.append(
-        pre
-        + str(o)
-        + _tail(
-            node,
-            raw,
-            "[" + ",".join(_dumps(x.as_dict()) for x in node.notes) + "]" if node.notes else "[]",
-        )
-    )
-    if kids:
-        first = True
-        for c in kids:
-            if first:
-                first = False
-            else:
-                out.append(",")
-            node_json(c, out)
-    out.append("]}")
+    raw = node.buf[o : o + node.length]
+    lkey = (pre, raw, node.fmt, node.value)
+    tail = _LEAF.get(lkey)
+    if tail is None:
+        tail = _tail(node, raw, "[]") + "]}"
+        if len(_LEAF) >= _LEAF_MAX:
+            _LEAF.clear()
+        _LEAF[lkey] = tail
+    return pre + str(o) + tail
 
 
 def _tail(node: Node, raw: bytes, notes: str) -> str:
@@ -172,8 +198,6 @@ def message_dict(msg: Message, frame: Frame, tree: bool = True) -> dict[str, Any
 
 
 def _proto(p: int) -> str:
-    from ..core.constants import protocol_name
-
     return protocol_name(p)
 
 
