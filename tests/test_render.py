@@ -6,9 +6,9 @@ import struct
 from pathlib import Path
 
 import pytest
+from build import frame, ifinfomsg, msg, u32
 
 import dissect
-from build import frame, ifinfomsg, msg, u32
 from dissect.core.netlink import Session
 from dissect.render.json import _dumps, node_dict, tree_json
 
@@ -40,7 +40,7 @@ def test_leaf_cache_does_not_mix_byte_orders():
         assert tree_json(f.root) == _dumps(node_dict(f.root))
         texts.append(tree_json(f.root))
     assert (
-        '"abbrev":"rtnl.link.mtu","name":"IFLA_MTU","offset":32,"length":8,"raw":"08000400dc050000","value":1500,'
+        '"abbrev":"rtnl.link.mtu","name":"IFLA_MTU","offset":48,"length":8,"raw":"08000400dc050000","value":1500,'
         in texts[0]
     )
     assert f'"raw":"00080004dc050000","value":{0xDC050000},' in texts[1]
