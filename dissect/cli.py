@@ -11,6 +11,7 @@ complete frames were shown).
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from collections.abc import Iterator
@@ -138,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     out = sys.stdout
     registry = Registry.default(args.plugin_dir)
+    # Decoding makes millions of short-lived, acyclic objects: keep the
+    # cyclic collector from rescanning the long-lived schema tables.
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
     for err in registry.errors:
         print(f"nlshark: warning: spec not loaded: {err}", file=sys.stderr)
     if args.glossary:

@@ -71,7 +71,8 @@ def _value_json(v: Any) -> str:
     return _dumps(json_value(v))
 
 
-_LEAF: dict[tuple[str, bytes, Any, Any], str] = {}
+# (abbrev, name, bytes, formatter, value) -> (text before the offset, text after it)
+_LEAF2: dict[tuple[str, str, bytes, Any, Any], tuple[str, str]] = {}
 _LEAF_MAX = 1 << 18
 
 
@@ -102,20 +103,16 @@ def node_json(node: Node, out: list[str]) -> None:
         )
     )
     if kids:
-        prefix_get = _PREFIX.get
-        leaf_get = _LEAF.get
+        leaf_get = _LEAF2.get
         append = out.append
         for c in kids:
-            if c.notes is None and c._display is None and not c.children and c.length <= 16:
-                pre = prefix_get((c.abbrev, c.name))
-                if pre is not None:
-                    co = c.offset
-                    tail = leaf_get((pre, c.buf[co : co + c.length], c.fmt, c.value))
-                    if tail is not None:
-                        append(pre + str(co) + tail)
-                        append(",")
-                        continue
-                append(_leaf_json(c))
+            if c.notes is None and c._display is None and c.length <= 16 and not c.children:
+                co = c.offset
+                hit = leaf_get((c.abbrev, c.name, c.buf[co : co + c.length], c.fmt, c.value))
+                if hit is not None:
+                    append(hit[0] + str(co) + hit[1])
+                else:
+                    append(_leaf_json(c))
             else:
                 node_json(c, out)
             append(",")
@@ -136,17 +133,16 @@ def _prefix(node: Node) -> str:
 
 def _leaf_json(node: Node) -> str:
     """A small leaf without notes, through the cache."""
-    pre = _prefix(node)
     o = node.offset
     raw = node.buf[o : o + node.length]
-    lkey = (pre, raw, node.fmt, node.value)
-    tail = _LEAF.get(lkey)
-    if tail is None:
-        tail = _tail(node, raw, "[]") + "]}"
-        if len(_LEAF) >= _LEAF_MAX:
-            _LEAF.clear()
-        _LEAF[lkey] = tail
-    return pre + str(o) + tail
+    key = (node.abbrev, node.name, raw, node.fmt, node.value)
+    hit = _LEAF2.get(key)
+    if hit is None:
+        hit = (_prefix(node), _tail(node, raw, "[]") + "]}")
+        if len(_LEAF2) >= _LEAF_MAX:
+            _LEAF2.clear()
+        _LEAF2[key] = hit
+    return hit[0] + str(o) + hit[1]
 
 
 def _tail(node: Node, raw: bytes, notes: str) -> str:
