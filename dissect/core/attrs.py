@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from .display import Formatter, hexbytes
-from .tree import CHAT, ERROR, MALFORMED, NOTE, PROTOCOL, UNDECODED, WARN, LazyNode, Node
+from .tree import CHAT, ERROR, MALFORMED, NOTE, PROTOCOL, UNDECODED, WARN, LazyNode, LeafRow, Node
 
 NLA_F_NESTED = 0x8000
 NLA_F_NET_BYTEORDER = 0x4000
@@ -708,19 +708,25 @@ class ArrayAttr(AttrDecoder):
         self.labels = [names.get(i + base) or f"[{i + base}]" for i in range(max(n, 64))]
         return self.labels
 
-    def _elements(self, node: Node, buf: bytes, start: int, n: int) -> None:
+    def _rows(self, buf: bytes, start: int, n: int) -> list[LeafRow]:
         labels = self.labels
         if len(labels) < n:
             labels = self._grow_labels(n)
         abbrev = self.abbrev
         fmt = self.elem_fmt
         size = self.st.size
+        return [
+            (abbrev, label, start + i * size, size, v, fmt)
+            for i, ((v,), label) in enumerate(
+                zip(self.st.iter_unpack(buf[start : start + n * size]), labels)
+            )
+        ]
+
+    def _elements(self, node: Node, buf: bytes, start: int, n: int) -> None:
         node.children.extend(  # type: ignore[union-attr]
             [
-                Node(abbrev, label, start + i * size, size, buf, v, fmt)
-                for i, ((v,), label) in enumerate(
-                    zip(self.st.iter_unpack(buf[start : start + n * size]), labels)
-                )
+                Node(ab, label, o, size, buf, v, fmt)
+                for ab, label, o, size, v, fmt in self._rows(buf, start, n)
             ]
         )
 
@@ -744,6 +750,7 @@ class ArrayAttr(AttrDecoder):
             nla_len,
             buf,
             lambda node: self._elements(node, buf, off + 4, n),
+            lambda: self._rows(buf, off + 4, n),
         )
         node._display = f"{n} x {size * 8}-bit"
         if plen % size:

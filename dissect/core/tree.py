@@ -198,6 +198,10 @@ class Node:
         return f"Node({self.abbrev!r}, {self.name!r}, off={self.offset}, len={self.length}, value={self.value!r})"
 
 
+# A leaf described without a Node: (abbrev, name, offset, length, value, fmt).
+LeafRow = tuple[str, str, int, int, Any, "Callable[[Any], str] | None"]
+
+
 class LazyNode(Node):
     """A node whose children are built on first access.
 
@@ -206,9 +210,12 @@ class LazyNode(Node):
     their element nodes are only created when someone reads `children`:
     summaries never pay for them; trees, JSON and walks see every node.
     `build(node)` appends the children to ``node.children``.
+
+    When the children are plain leaves, `rows()` may describe them without
+    creating nodes: exporters that only format them (JSON) use `leaf_rows`.
     """
 
-    __slots__ = ("_kids", "_build")
+    __slots__ = ("_kids", "_build", "_rows")
 
     def __init__(
         self,
@@ -218,6 +225,7 @@ class LazyNode(Node):
         length: int,
         buf: bytes,
         build: Callable[[Node], None],
+        rows: Callable[[], list[LeafRow]] | None = None,
     ) -> None:
         self.abbrev = abbrev
         self.name = name
@@ -230,6 +238,14 @@ class LazyNode(Node):
         self._display = None
         self._kids: list[Node] | None = None
         self._build: Callable[[Node], None] | None = build
+        self._rows = rows
+
+    def leaf_rows(self) -> list[LeafRow] | None:
+        """(abbrev, name, offset, length, value, fmt) of each child, if the
+        children are plain leaves not built yet; else None."""
+        if self._build is not None and self._rows is not None:
+            return self._rows()
+        return None
 
     @property  # type: ignore[override]
     def children(self) -> list[Node] | None:

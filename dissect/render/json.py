@@ -17,7 +17,7 @@ from typing import IO, Any
 
 from ..core.constants import protocol_name
 from ..core.netlink import Frame, Message
-from ..core.tree import Node
+from ..core.tree import LazyNode, Node
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 
@@ -88,21 +88,36 @@ def node_json(node: Node, out: list[str]) -> None:
     Leaves are written inline by their parent's loop, without a call each.
     """
     o = node.offset
-    kids = node.children
+    rows = node.leaf_rows() if type(node) is LazyNode else None
+    kids = node.children if rows is None else None
     notes = node.notes
-    if not kids and not notes and node._display is None and node.length <= 16:
+    if rows is None and not kids and not notes and node._display is None and node.length <= 16:
         out.append(_leaf_json(node))
         return
     out.append(
         _prefix(node)
         + str(o)
         + _tail(
-            node,
+            node.length,
             node.buf[o : o + node.length],
+            node.value,
+            node.fmt,
+            node,
             "[" + ",".join(_dumps(x.as_dict()) for x in notes) + "]" if notes else "[]",
         )
     )
-    if kids:
+    if rows:
+        buf = node.buf
+        leaf_get = _LEAF2.get
+        for ab, name, co, n, v, fmt in rows:
+            raw = buf[co : co + n]
+            hit = leaf_get((ab, name, raw, fmt, v))
+            if hit is None:
+                hit = _leaf_text(ab, name, n, raw, v, fmt)
+            out.append(hit[0] + str(co) + hit[1])
+            out.append(",")
+        out[-1] = "]}"
+    elif kids:
         leaf_get = _LEAF2.get
         append = out.append
         for c in kids:
@@ -135,25 +150,45 @@ def _leaf_json(node: Node) -> str:
     """A small leaf without notes, through the cache."""
     o = node.offset
     raw = node.buf[o : o + node.length]
-    key = (node.abbrev, node.name, raw, node.fmt, node.value)
-    hit = _LEAF2.get(key)
+    hit = _LEAF2.get((node.abbrev, node.name, raw, node.fmt, node.value))
     if hit is None:
-        hit = (_prefix(node), _tail(node, raw, "[]") + "]}")
-        if len(_LEAF2) >= _LEAF_MAX:
-            _LEAF2.clear()
-        _LEAF2[key] = hit
+        hit = _leaf_text(node.abbrev, node.name, node.length, raw, node.value, node.fmt)
     return hit[0] + str(o) + hit[1]
 
 
-def _tail(node: Node, raw: bytes, notes: str) -> str:
-    v = node.value
-    if type(v) is int and node.fmt is None and node._display is None:
+def _leaf_text(
+    abbrev: str, name: str, length: int, raw: bytes, value: Any, fmt: Any
+) -> tuple[str, str]:
+    """Text before and after the offset of a leaf without notes, cached."""
+    pre = _PREFIX.get((abbrev, name))
+    if pre is None:
+        pre = _PREFIX[(abbrev, name)] = (
+            '{"abbrev":' + _quote(abbrev) + ',"name":' + _quote(name) + ',"offset":'
+        )
+    hit = (pre, _tail(length, raw, value, fmt, None, "[]") + "]}")
+    if len(_LEAF2) >= _LEAF_MAX:
+        _LEAF2.clear()
+    _LEAF2[(abbrev, name, raw, fmt, value)] = hit
+    return hit
+
+
+def _tail(length: int, raw: bytes, v: Any, fmt: Any, node: Node | None, notes: str) -> str:
+    """Everything of a node's JSON after its offset, up to its children."""
+    if type(v) is int and fmt is None and (node is None or node._display is None):
         vs = str(v)
         ds = '"' + vs + '"'
     else:
         vs = _value_json(v)
-        ds = _quote(node.display)
-    return f',"length":{node.length},"raw":"{raw.hex()}","value":{vs},"display":{ds},"notes":{notes},"children":['
+        if node is not None:
+            ds = _quote(node.display)
+        else:
+            ds = _quote(_display_of(v, fmt))
+    return f',"length":{length},"raw":"{raw.hex()}","value":{vs},"display":{ds},"notes":{notes},"children":['
+
+
+def _display_of(v: Any, fmt: Any) -> str:
+    probe = Node("", "", 0, 0, b"", v, fmt)
+    return probe.display
 
 
 def tree_json(node: Node) -> str:

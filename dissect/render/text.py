@@ -78,32 +78,36 @@ def frame_line(frame: Frame, t0_ns: int, style: Style = PLAIN) -> str:
     return f"{frame.number:>7} {rel:11.6f} {'':>12} {'':<10} {style.severity(worst or 'note', why)}"
 
 
-def node_label(node: Node) -> str:
-    d = node.display
-    if node.children and not d:
-        return node.name
-    if d == "":
-        return node.name
-    return f"{node.name}: {d}"
-
-
 def tree_lines(
     node: Node, style: Style = PLAIN, hex_bytes: bool = False, indent: int = 0, max_hex: int = 64
-) -> Iterator[str]:
-    pad = "    " * indent
-    label = node_label(node)
-    if hex_bytes:
-        raw = node.buf[node.offset : node.offset + min(node.length, max_hex)]
-        more = "…" if node.length > max_hex else ""
-        hx = f"  {style.dim(f'[{node.offset:04x}+{node.length}] ' + bytes(raw).hex(' ') + more)}"
-    else:
-        hx = ""
-    yield f"{pad}{label}{hx}"
-    if node.notes:
-        for n in node.notes:
-            yield f"{pad}    {style.severity(n.severity, f'[{n.group} {SEVERITY_MARK[n.severity]}] {n.text}')}"
-    for c in node.children or ():
-        yield from tree_lines(c, style, hex_bytes, indent + 1, max_hex)
+) -> list[str]:
+    """One line per node, children indented by four spaces, notes under
+    their node; with `hex_bytes` each line ends with ``[offset+length]`` and
+    the node's first `max_hex` bytes."""
+    lines: list[str] = []
+    append = lines.append
+    pads = ["    " * i for i in range(indent, indent + 64)]
+    stack: list[tuple[Node, int]] = [(node, 0)]
+    pop = stack.pop
+    while stack:
+        n, depth = pop()
+        pad = pads[depth] if depth < len(pads) else "    " * (indent + depth)
+        d = n.display
+        label = f"{n.name}: {d}" if d else n.name
+        if hex_bytes:
+            raw = n.buf[n.offset : n.offset + min(n.length, max_hex)]
+            more = "…" if n.length > max_hex else ""
+            label += "  " + style.dim(f"[{n.offset:04x}+{n.length}] " + bytes(raw).hex(" ") + more)
+        append(pad + label)
+        if n.notes:
+            for note in n.notes:
+                append(
+                    f"{pad}    {style.severity(note.severity, f'[{note.group} {SEVERITY_MARK[note.severity]}] {note.text}')}"
+                )
+        kids = n.children
+        if kids:
+            stack.extend([(c, depth + 1) for c in reversed(kids)])
+    return lines
 
 
 def hexdump(data: bytes) -> Iterator[str]:
