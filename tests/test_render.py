@@ -44,3 +44,13 @@ def test_leaf_cache_does_not_mix_byte_orders():
         in texts[0]
     )
     assert f'"raw":"00080004dc050000","value":{0xDC050000},' in texts[1]
+
+
+@pytest.mark.parametrize("path", CAPTURES[:3], ids=lambda p: p.name)
+def test_fast_frame_and_message_json_equal_reference(path):
+    from dissect.render.json import frame_dict, frame_json, message_dict, message_json
+
+    for f in dissect.read_capture(path):
+        assert frame_json(f) == _dumps(frame_dict(f)), f.number
+        for m in f.messages:
+            assert message_json(m, f) == _dumps(message_dict(m, f)), (f.number, m.index)

@@ -250,17 +250,46 @@ def frame_dict(frame: Frame, tree: bool = True) -> dict[str, Any]:
     return d
 
 
-def _with_tree(head: dict[str, Any], node: Node) -> str:
-    """``head`` as JSON with a ``tree`` member appended (fast path)."""
-    return _dumps(head)[:-1] + ',"tree":' + tree_json(node) + "}"
+def message_head_json(msg: Message, t: str, ts_ns: int) -> str:
+    """``message_dict(msg, frame, tree=False)`` as JSON text, without the
+    dict (`t` is the frame time already in JSON form)."""
+    text = (
+        f'{{"frame":{msg.frame},"index":{msg.index},"time":{t},"time_ns":{ts_ns},'
+        f'"protocol":"NETLINK_{protocol_name(msg.protocol)}","family":{_quote(msg.family)},'
+        f'"direction":"{msg.direction}","role":"{msg.role}","type_name":{_quote(msg.type_name)},'
+        f'"info":{_quote(msg.info)},"netlink":{{"len":{msg.len},"type":{msg.type},'
+        f'"flags":{msg.flags},"seq":{msg.seq},"pid":{msg.pid}}}'
+    )
+    if msg.error is not None:
+        text += f',"error":{msg.error}'
+    if msg.ext_msg is not None:
+        text += ',"extack_msg":' + _quote(msg.ext_msg)
+    if msg.ext_path is not None:
+        text += ',"extack_path":' + _quote(msg.ext_path)
+    return text + "}"
+
+
+def _with_tree(head: str, node: Node) -> str:
+    """A JSON object's text with a ``tree`` member appended."""
+    return head[:-1] + ',"tree":' + tree_json(node) + "}"
 
 
 def message_json(msg: Message, frame: Frame) -> str:
-    return _with_tree(message_dict(msg, frame, tree=False), msg.node)
+    return _with_tree(message_head_json(msg, repr(frame.ts_ns / 1e9), frame.ts_ns), msg.node)
 
 
 def frame_json(frame: Frame) -> str:
-    head = frame_dict(frame, tree=False)
+    """``frame_dict(frame)`` as JSON text."""
+    t = repr(frame.ts_ns / 1e9)
+    proto = f'"NETLINK_{protocol_name(frame.protocol)}"' if frame.protocol is not None else "null"
+    direction = f'"{frame.direction}"' if frame.direction is not None else "null"
+    comment = _quote(frame.comment) if frame.comment is not None else "null"
+    messages = ",".join([message_head_json(m, t, frame.ts_ns) for m in frame.messages])
+    head = (
+        f'{{"frame":{frame.number},"time":{t},"time_ns":{frame.ts_ns},"linktype":{frame.linktype},'
+        f'"captured_len":{len(frame.data)},"orig_len":{frame.orig_len},"protocol":{proto},'
+        f'"direction":{direction},"comment":{comment},"messages":[{messages}]}}'
+    )
     return _with_tree(head, frame.root)
 
 
@@ -280,7 +309,7 @@ def write_jsonl(frames: Iterable[Frame], out: IO[str]) -> int:
                 "direction": None,
                 "netlink": None,
             }
-            out.write(_with_tree(head, frame.root))
+            out.write(_with_tree(_dumps(head), frame.root))
             out.write("\n")
     return n
 
