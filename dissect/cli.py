@@ -69,11 +69,16 @@ def _parser() -> argparse.ArgumentParser:
         help="name a generic netlink family id (repeatable)",
     )
     p.add_argument(
+        "--genl-from-host",
+        action="store_true",
+        help="name generic netlink ids the capture does not name from this machine's kernel (right for captures made here since boot)",
+    )
+    p.add_argument(
         "--plugin-dir",
         action="append",
         default=[],
         metavar="DIR",
-        help="also load family specs (YNL YAML) from DIR",
+        help="load family specs (YNL YAML) from DIR first; also NLSHARK_SPEC_PATH, ~/.config/nlshark/plugins",
     )
     p.add_argument(
         "--no-prescan",
@@ -156,6 +161,14 @@ def _run(args: argparse.Namespace) -> int:
     bo = None if args.byte_order == "auto" else args.byte_order
     session = Session(registry, bo)
     session.genl_overrides = _parse_genl(args.genl)
+    if args.genl_from_host:
+        from .capture.host import HostQueryError, host_genl_families
+
+        try:
+            session.genl_fallback = host_genl_families(session)
+        except HostQueryError as exc:
+            print(f"nlshark: --genl-from-host: {exc}", file=sys.stderr)
+            return 2
     style = tr.Style(_use_color(args.color, out))
     status = 0
     try:

@@ -212,7 +212,8 @@ class Session:
         self.forced_bo = {"little": "<", "big": ">", "<": "<", ">": ">"}.get(byte_order or "")
         self.bo: str | None = self.forced_bo
         self.genl_names: dict[int, str] = registry.fixed_genl_ids()
-        self.genl_overrides: dict[int, str] = {}
+        self.genl_overrides: dict[int, str] = {}  # --genl NAME=ID
+        self.genl_fallback: dict[int, str] = {}  # --genl-from-host
         self.requests: OrderedDict[tuple[int, int], RequestRecord] = OrderedDict()
         self._ctx: dict[str, DecodeContext] = {}
         self._hdr: dict[str, struct.Struct] = {}
@@ -244,7 +245,13 @@ class Session:
 
     # -- generic netlink ids -------------------------------------------------------
     def genl_family(self, family_id: int) -> str | None:
-        return self.genl_overrides.get(family_id) or self.genl_names.get(family_id)
+        """The family name for an id: ``--genl`` first, then what the capture
+        said, then the local kernel's table if asked for."""
+        return (
+            self.genl_overrides.get(family_id)
+            or self.genl_names.get(family_id)
+            or self.genl_fallback.get(family_id)
+        )
 
     def learn_genl(self, family_id: int, name: str) -> None:
         if family_id and name:

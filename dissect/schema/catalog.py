@@ -30,18 +30,26 @@ CORE_FIELDS = [
 
 
 def write_families(reg: Registry, out: IO[str]) -> None:
+    """One line per family in use, then the specs other sources shadow."""
     out.write("family\tprotocol\tnumber\toperations\tattribute-sets\torigin\tsource\n")
     for s in reg.specs:
         if s.protocol == "netlink-core":
             continue
-        num = (
-            str(s.protonum)
-            if s.protonum is not None
-            else (str(s.fixed_id) if s.fixed_id is not None else "dynamic")
-        )
         out.write(
-            f"{s.name}\t{s.protocol}\t{num}\t{len(s.operations)}\t{len(s.attr_sets)}\t{s.origin}\t{s.source}\n"
+            f"{s.name}\t{s.protocol}\t{_number(s)}\t{len(s.operations)}\t{len(s.attr_sets)}\t{s.origin}\t{s.source}\n"
         )
+    for s, winner in reg.shadowed:
+        out.write(
+            f"# shadowed: {s.name} from {s.origin} ({s.source}) is not used: {winner} defines it\n"
+        )
+    for err in reg.errors:
+        out.write(f"# not loaded: {err}\n")
+
+
+def _number(s: Spec) -> str:
+    if s.protonum is not None:
+        return str(s.protonum)
+    return str(s.fixed_id) if s.fixed_id is not None else "dynamic"
 
 
 def spec_fields(spec: Spec) -> Iterator[tuple[str, str, str]]:

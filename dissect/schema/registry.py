@@ -185,6 +185,39 @@ def builtin_plugin_dir() -> Path:
         return Path(__file__).resolve().parents[2] / "plugins"
 
 
+SPEC_PATH_ENV = "NLSHARK_SPEC_PATH"
+SYSTEM_SPEC_DIRS = ("/usr/local/share/ynl/specs", "/usr/share/ynl/specs")
+
+
+def user_plugin_dir() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "nlshark" / "plugins"
+
+
+def spec_sources(plugin_dirs: Iterable[str | os.PathLike[str]] = ()) -> list[tuple[Path, str]]:
+    """Where family specs come from, highest precedence first.
+
+    A family defined in several places is taken from the first; the others
+    are listed as shadowed by ``nlshark -G families``.  What the user names
+    explicitly wins over the project's own specs, which win over kernel specs
+    installed on the system (the project's are more complete there):
+
+    1. ``--plugin-dir DIR`` (each, in the order given)
+    2. ``$NLSHARK_SPEC_PATH`` (a ``:``-separated list of folders, files or
+       kernel source trees)
+    3. ``~/.config/nlshark/plugins`` (``$XDG_CONFIG_HOME`` honoured)
+    4. the specs shipped with nlshark (``builtin``)
+    5. ``/usr/local/share/ynl/specs``, then ``/usr/share/ynl/specs``
+    """
+    out = [(Path(d), f"--plugin-dir {d}") for d in plugin_dirs]
+    env = os.environ.get(SPEC_PATH_ENV, "")
+    out += [(Path(d), f"{SPEC_PATH_ENV} {d}") for d in env.split(os.pathsep) if d]
+    out.append((user_plugin_dir(), f"user {user_plugin_dir()}"))
+    out.append((builtin_plugin_dir(), "builtin"))
+    out += [(Path(d), f"system {d}") for d in SYSTEM_SPEC_DIRS]
+    return out
+
+
 class Registry:
     def __init__(self) -> None:
         self.specs: list[Spec] = []
@@ -192,6 +225,8 @@ class Registry:
         self._raw: dict[int, _RawFamily] = {}
         self._genl: dict[str, Spec] = {}
         self._core: dict[str, Spec] = {}
+        # specs not used because a source of higher precedence defines the family
+        self.shadowed: list[tuple[Spec, str]] = []
         self._fixed_ids: dict[int, str] = {}
         self._compilers: dict[tuple[int, str], Compiler] = {}
         self._layouts: dict[tuple[Any, ...], MessageLayout | None] = {}
@@ -225,22 +260,41 @@ class Registry:
         self._layouts.clear()
         return True
 
+    def load_file(self, path: Path, origin: str) -> None:
+        try:
+            spec = load_spec(path, origin)
+        except SpecError as exc:
+            self.errors.append(str(exc))
+            return
+        if not self.add(spec):
+            winner = next(
+                (s for s in self.specs if s.name == spec.name and s.protocol == spec.protocol), None
+            )
+            self.shadowed.append((spec, winner.origin if winner else "?"))
+
     def load_dir(self, path: str | os.PathLike[str], origin: str) -> None:
+        """Load the specs of a plugin directory: ``DIR/*.yaml`` and one level
+        of family folders ``DIR/*/*.yaml``; a kernel source tree is read from
+        its ``Documentation/netlink/specs``; a file is loaded as it is."""
         p = Path(path)
+        if p.is_file():
+            self.load_file(p, origin)
+            return
         if not p.is_dir():
             return
-        for f in sorted(p.rglob("*.yaml")):
-            try:
-                self.add(load_spec(f, origin))
-            except SpecError as exc:
-                self.errors.append(str(exc))
+        kernel = p / "Documentation" / "netlink" / "specs"
+        if kernel.is_dir():
+            p = kernel
+        for f in sorted([*p.glob("*.yaml"), *p.glob("*/*.yaml")]):
+            self.load_file(f, origin)
 
     @classmethod
     def default(cls, plugin_dirs: Iterable[str | os.PathLike[str]] = ()) -> Registry:
+        """The registry with every spec source, highest precedence first
+        (see `spec_sources`)."""
         reg = cls()
-        reg.load_dir(builtin_plugin_dir(), "builtin")
-        for d in plugin_dirs:
-            reg.load_dir(d, str(d))
+        for path, origin in spec_sources(plugin_dirs):
+            reg.load_dir(path, origin)
         return reg
 
     # -- lookups -----------------------------------------------------------------
@@ -353,10 +407,15 @@ class Registry:
                 op, role = found
                 # A reply is named after the operation that owns its number
                 # (CTRL_CMD_GETFAMILY is answered with CTRL_CMD_NEWFAMILY).
-                owner = next(
-                    (o for o in spec.operations if cmd in o.requests or cmd in o.events), op
-                )
-                name = c_name(spec.op_prefix, owner.name)
+                if spec.directional and role == "reply":
+                    # directional families number replies in their own enum
+                    # (ETHTOOL_MSG_STRSET_GET_REPLY)
+                    name = c_name(spec.op_prefix, op.name) + "_REPLY"
+                else:
+                    owner = next(
+                        (o for o in spec.operations if cmd in o.requests or cmd in o.events), op
+                    )
+                    name = c_name(spec.op_prefix, owner.name)
                 lay = self._layout(spec, op, name, role, bo, op.fixed_header)
         self._layouts[key] = lay
         return lay

@@ -143,6 +143,7 @@ class Spec:
     fixed_header: str | None
     mcast_groups: dict[str, int | None]
     op_prefix: str = ""
+    directional: bool = False  # requests and replies numbered separately
     source: str = ""
     origin: str = "builtin"
     doc: str | None = None
@@ -372,7 +373,7 @@ def spec_from_dict(doc: Any, source: str = "<dict>", origin: str = "builtin") ->
     fixed_header = ops_doc.get("fixed-header")
     operations: list[OpSpec] = []
     directional = ops_doc.get("enum-model") == "directional" or protocol == "netlink-raw"
-    nxt = 1
+    nxt = rq_next = rsp_next = 1
     for i, o in enumerate(_list(ops_doc.get("list"), f"{where}: operations")):
         w = f"{where}: operations.list[{i}]"
         o = _map(o, w)
@@ -399,6 +400,28 @@ def spec_from_dict(doc: Any, source: str = "<dict>", origin: str = "builtin") ->
                 replies.add(val)
             if "event" in o or "notify" in o:
                 events.add(val)
+        elif protocol.startswith("genetlink"):
+            # YNL's directional numbering: requests and replies count
+            # separately; a notification takes the next reply number.
+            if "notify" in o or "event" in o:
+                ev = (
+                    _int(o["value"], w, consts)
+                    if "value" in o
+                    else (min(events) if events else rsp_next)
+                )
+                events.add(ev)
+                rsp_next = ev + 1
+            else:
+                mode = o.get("do") if isinstance(o.get("do"), dict) else o.get("dump")
+                if isinstance(mode, dict):
+                    rq = requests or ({rq_next} if "request" in mode else set())
+                    rp = replies or ({rsp_next} if "reply" in mode else set())
+                    requests |= rq
+                    replies |= rp
+                    if rq:
+                        rq_next = max(rq) + 1
+                    if rp:
+                        rsp_next = max(rp) + 1
         elif "value" in o and not (requests or replies or events):
             requests.add(_int(o["value"], w, consts))
         op_set: str | None = o.get("attribute-set")
@@ -443,6 +466,7 @@ def spec_from_dict(doc: Any, source: str = "<dict>", origin: str = "builtin") ->
         operations=operations,
         fixed_header=fixed_header,
         mcast_groups=mcast,
+        directional=directional,
         op_prefix=str(
             ops_doc.get("name-prefix")
             or (f"{name}-cmd-" if protocol.startswith("genetlink") else "")
