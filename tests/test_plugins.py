@@ -128,3 +128,33 @@ def test_host_genl_families_names_ids():
     assert table and all(
         isinstance(k, int) and k > 16 and isinstance(v, str) for k, v in table.items()
     )
+
+
+def test_lookup_after_first_use_still_names_every_message(tmp_path):
+    """Move the controller lookups of quickstart.pcap after the ethtool
+    messages: the first pass learns the id, so every message is named."""
+    from dissect.capture import PcapWriter, open_capture
+
+    raws = list(open_capture(ROOT / "captures" / "quickstart.pcap"))
+    ctrl = [r for r in raws if r.data[14:16] == b"\x00\x10" and r.data[20:22] == b"\x10\x00"]
+    rest = [r for r in raws if r not in ctrl]
+    moved = tmp_path / "late_lookup.pcap"
+    with PcapWriter(moved) as w:
+        for r in rest + ctrl:
+            w.write(r.data, r.ts_ns)
+    first_ethtool = next(i for i, r in enumerate(rest) if r.data[14:16] == b"\x00\x10")
+    assert first_ethtool < len(rest) < len(rest) + len(ctrl)
+
+    def genl_msgs(**kw):
+        return [
+            m
+            for f in dissect.read_capture(moved, **kw)
+            for m in f.messages
+            if m.protocol == 16 and m.type == 20
+        ]
+
+    named = genl_msgs()
+    assert named and all(m.family == "ethtool" for m in named)
+    unnamed = genl_msgs(prescan=False)
+    assert all(m.family == "genl id 20" for m in unnamed)
+    assert any("--genl NAME=20" in n.text for m in unnamed for _, n in m.node.all_notes())
