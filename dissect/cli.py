@@ -53,7 +53,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-c", dest="count", type=int, metavar="N", help="stop after N frames")
     p.add_argument(
-        "-G", dest="glossary", choices=["families", "fields"], help="print a catalogue and exit"
+        "-G",
+        dest="glossary",
+        choices=["families", "fields", "groups"],
+        help="print a catalogue and exit",
     )
     p.add_argument(
         "--byte-order",
@@ -151,9 +154,11 @@ def _run(args: argparse.Namespace) -> int:
     for err in registry.errors:
         print(f"nlshark: warning: spec not loaded: {err}", file=sys.stderr)
     if args.glossary:
-        from .schema.catalog import write_families, write_fields
+        from .schema.catalog import write_families, write_fields, write_groups
 
-        (write_families if args.glossary == "families" else write_fields)(registry, out)
+        {"families": write_families, "fields": write_fields, "groups": write_groups}[args.glossary](
+            registry, out
+        )
         return 0
     if not args.read_file:
         print("nlshark: nothing to read: give a capture with -r FILE (see --help)", file=sys.stderr)

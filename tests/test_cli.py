@@ -175,3 +175,8 @@ def test_readme_api_example_runs():
     r = subprocess.run([sys.executable, "-c", block], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     assert "8021q: Invalid VLAN id" in r.stdout and "RTM_GETLINK" in r.stdout
+
+
+def test_multicast_groups_catalogue(capsys):
+    _, out, _ = run(capsys, "-G", "groups")
+    assert "rt-link\trtnlgrp-link\t1" in out and "nlctrl\tnotify\tdynamic" in out

@@ -101,3 +101,13 @@ def write_fields(reg: Registry, out: IO[str]) -> None:
     for s in reg.specs:
         for ab, name, t in spec_fields(s):
             out.write(f"F\t{name}\t{ab}\t{t}\t{s.name}\n")
+
+
+def write_groups(reg: Registry, out: IO[str]) -> None:
+    """Multicast groups per family: classic families have fixed numbers;
+    generic netlink groups get their ids at run time (the controller's
+    CTRL_ATTR_MCAST_GROUPS says them)."""
+    out.write("family\tgroup\tnumber\n")
+    for s in reg.specs:
+        for name, num in s.mcast_groups.items():
+            out.write(f"{s.name}\t{name}\t{num if num is not None else 'dynamic'}\n")
