@@ -350,36 +350,15 @@ def decode_messages(
     root = frame.root
     session.ctx(bo)
     hdr = session._hdr[bo]
+    unpack_len = _LEN_LE.unpack_from if bo == "<" else _LEN_BE.unpack_from
     direction: str | None = None
     index = 0
     while off < end:
         left = end - off
-        if left < 16:
-            n = Node("netlink.trailer", "trailing bytes", off, left, data, data[off:end], hexbytes)
-            if data[off:end].strip(b"\0"):
-                n.note(
-                    WARN,
-                    MALFORMED,
-                    f"{left} bytes after the last message, too short for a netlink header",
-                )
-            else:
-                n.note(
-                    CHAT,
-                    PROTOCOL,
-                    f"{left} zero bytes after the last message (sent beyond nlmsg_len; the kernel ignores them)",
-                )
-            root.add(n)
+        if left < 16 or (unpack_len(data, off)[0] == 0 and not data[off:end].strip(b"\0")):
+            root.add(_trailer(data, off, end))
             break
         nlmsg_len, nlmsg_type, flags, seq, pid = hdr.unpack_from(data, off)
-        if nlmsg_len == 0 and not data[off:end].strip(b"\0"):
-            n = Node("netlink.trailer", "trailing bytes", off, left, data, data[off:end], hexbytes)
-            n.note(
-                CHAT,
-                PROTOCOL,
-                f"{left} zero bytes after the last message (sent beyond nlmsg_len; the kernel ignores them)",
-            )
-            root.add(n)
-            break
         if nlmsg_len < 16:
             n = Node("netlink.bad", "bad netlink message", off, left, data, data[off:end], hexbytes)
             n.note(
@@ -428,6 +407,28 @@ def decode_messages(
         if nxt > end:
             break
         off = nxt
+
+
+_LEN_LE = struct.Struct("<I")
+_LEN_BE = struct.Struct(">I")
+
+
+def _trailer(data: bytes, off: int, end: int) -> Node:
+    """Bytes after the last message: zeros some tools send past nlmsg_len
+    (iproute2 sends its whole request buffer), or a malformed tail."""
+    left = end - off
+    n = Node("netlink.trailer", "trailing bytes", off, left, data, data[off:end], hexbytes)
+    if data[off:end].strip(b"\0"):
+        n.note(
+            WARN, MALFORMED, f"{left} bytes after the last message, too short for a netlink header"
+        )
+    else:
+        n.note(
+            CHAT,
+            PROTOCOL,
+            f"{left} zero bytes after the last message (sent beyond nlmsg_len; the kernel ignores them)",
+        )
+    return n
 
 
 def _header_nodes(

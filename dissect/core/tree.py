@@ -227,16 +227,7 @@ class LazyNode(Node):
         build: Callable[[Node], None],
         rows: Callable[[], list[LeafRow]] | None = None,
     ) -> None:
-        self.abbrev = abbrev
-        self.name = name
-        self.offset = offset
-        self.length = length
-        self.buf = buf
-        self.value = None
-        self.fmt = None
-        self.notes = None
-        self._display = None
-        self._kids: list[Node] | None = None
+        super().__init__(abbrev, name, offset, length, buf)  # children=None goes through the setter
         self._build: Callable[[Node], None] | None = build
         self._rows = rows
 
