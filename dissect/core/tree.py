@@ -216,6 +216,7 @@ class LazyNode(Node):
     """
 
     __slots__ = ("_kids", "_build", "_rows")
+    _kids: list[Node] | None
 
     def __init__(
         self,
