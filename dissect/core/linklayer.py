@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import struct
 
+from ..capture.linktypes import linktype_name  # a pure table, no I/O
 from .constants import PROTOCOLS
 from .display import enum_fmt, hexbytes
 from .tree import ERROR, MALFORMED, NOTE, PROTOCOL, UNDECODED, WARN, Node
@@ -46,8 +47,12 @@ def decode_link_header(linktype: int, data: bytes) -> tuple[Node | None, int | N
         return _decode_sll(linktype, data)
     if linktype == 276:
         return _decode_sll2(data)
+    name = linktype_name(linktype)
     n = Node("frame.linktype", "link type", 0, 0, data, linktype, None)
-    n.note(ERROR, UNDECODED, f"link type {linktype} does not carry netlink; frame not decoded")
+    n.display = f"{name} ({linktype})"
+    n.note(
+        ERROR, UNDECODED, f"link type {linktype} ({name}) does not carry netlink; frame not decoded"
+    )
     return n, None, 0
 
 
