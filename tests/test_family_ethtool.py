@@ -9,12 +9,14 @@ show the values ethtool printed.
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import pytest
 
 import dissect
-from dissect.core.netlink import TO_KERNEL
+from dissect.capture import netlink_pseudo_header
+from dissect.core.netlink import TO_KERNEL, Session
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "captures"
@@ -210,3 +212,43 @@ def test_notifications_named(genl_msgs):
     assert next(
         m for m in genl_msgs if m.genl_cmd == 13 and m.direction != TO_KERNEL
     ).type_name == ("ETHTOOL_MSG_FEATURES_NTF")
+
+
+def _nla(t: int, payload: bytes) -> bytes:
+    n = 4 + len(payload)
+    return struct.pack("<HH", n, t) + payload + b"\0" * (-n % 4)
+
+
+def test_stats_counters_named_by_group():
+    # A STATS_GET_REPLY (kernel enum 33) built by hand: each
+    # ETHTOOL_A_STATS_GRP_STAT nest holds one u64 whose type is the counter's
+    # number in its group's enum, from 0 (ETHTOOL_A_STATS_ETH_MAC_2_TX_PKT = 0)
+    header = _nla(1, struct.pack("<I", 4)) + _nla(2, b"d0\0")
+    mac = (
+        _nla(2, struct.pack("<I", 1))  # ETHTOOL_STATS_ETH_MAC
+        + _nla(4, _nla(0, struct.pack("<Q", 12345)))
+        + _nla(4, _nla(13, struct.pack("<Q", 99)))
+    )
+    rmon = (
+        _nla(2, struct.pack("<I", 3))  # ETHTOOL_STATS_RMON
+        + _nla(4, _nla(1, struct.pack("<Q", 7)))
+        + _nla(
+            5,
+            _nla(7, struct.pack("<I", 64))
+            + _nla(8, struct.pack("<I", 64))
+            + _nla(9, struct.pack("<Q", 5)),
+        )
+    )
+    body = bytes([33, 1, 0, 0]) + _nla(2, header) + _nla(4, mac) + _nla(4, rmon)
+    msg = struct.pack("<IHHII", 16 + len(body), 20, 0, 1, 0) + body
+    session = Session(dissect.api.default_registry(), None)
+    session.genl_overrides[20] = "ethtool"
+    (m,) = dissect.decode_frame(netlink_pseudo_header(16) + msg, session=session).messages
+    assert m.type_name == "ETHTOOL_MSG_STATS_GET_REPLY"
+    stat = f"{E}.stats.grp.stat"
+    assert value(m, f"{stat}.2_tx_pkt") == 12345
+    assert m.node.find(f"{stat}.15_rx_int_err").name == "ETHTOOL_A_STATS_ETH_MAC_15_RX_INT_ERR"
+    assert value(m, f"{stat}.15_rx_int_err") == 99
+    assert value(m, f"{stat}.oversize") == 7
+    assert value(m, f"{E}.stats.grp.hist_rx.hist_val") == 5
+    assert not list(m.node.all_notes())
