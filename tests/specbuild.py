@@ -230,6 +230,8 @@ class MessageBuilder:
         set_name: str | None,
         header: str | None,
         genl_cmd: int | None,
+        seq: int = 1,
+        pid: int = 0,
     ) -> Built:
         built = Built(b"")
         body = b""
@@ -246,5 +248,5 @@ class MessageBuilder:
             body += self.attrs(
                 set_name, f"{self.spec.abbrev}.{aset.abbrev}", base + len(body), 0, built
             )
-        built.data = struct.pack("<IHHII", 16 + len(body), msg_type, flags, 1, 0) + body
+        built.data = struct.pack("<IHHII", 16 + len(body), msg_type, flags, seq, pid) + body
         return built

@@ -200,11 +200,6 @@ def test_timestamping_match_ethtool(genl_msgs):
 
 
 @needs_shared
-@pytest.mark.xfail(
-    reason="the registry names a kernel->user notification after the request "
-    "op that has the same number (CHANNELS_NTF 19 = COALESCE_GET 19)",
-    strict=False,
-)
 def test_notifications_named(genl_msgs):
     assert next(
         m for m in genl_msgs if m.genl_cmd == 19 and m.direction != TO_KERNEL

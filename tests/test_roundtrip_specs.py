@@ -55,13 +55,27 @@ def test_spec_round_trip(path):
     problems = []
     for op, role, value, flags in _cases(spec):
         session = Session(reg, "little")
+        proto = 16 if spec.is_genl else spec.protonum or 0
         if spec.is_genl:
             session.genl_overrides[GENL_TEST_ID] = spec.name
-            built = builder.message(GENL_TEST_ID, flags, op.attribute_set, op.fixed_header, value)
-            proto = 16
+        # A reply answers a request seen before it (same seq, the requester's
+        # port id); an event comes unasked (seq 0, port id 0).
+        seq, pid = {"reply": (7, 4242), "event": (0, 0)}.get(role, (7, 0))
+        if role == "reply" and op.requests:
+            req = min(op.requests)
+            if spec.is_genl:
+                asked = builder.message(GENL_TEST_ID, 0x5, None, None, req, seq=7)
+            else:
+                asked = builder.message(req, 0x5, None, None, None, seq=7)
+            session.decode(netlink_pseudo_header(proto) + asked.data)
+        if spec.is_genl:
+            built = builder.message(
+                GENL_TEST_ID, flags, op.attribute_set, op.fixed_header, value, seq=seq, pid=pid
+            )
         else:
-            built = builder.message(value, flags, op.attribute_set, op.fixed_header, None)
-            proto = spec.protonum or 0
+            built = builder.message(
+                value, flags, op.attribute_set, op.fixed_header, None, seq=seq, pid=pid
+            )
         frame = session.decode(netlink_pseudo_header(proto) + built.data)
         where = f"{op.name} {role} {value}"
         for node, note in frame.root.all_notes():

@@ -933,6 +933,12 @@ class IndexedArrayAttr(AttrDecoder):
             )
             return node
         walk_attrs(ctx, buf, off + 4, off + nla_len, self.items, node, depth + 1)
+        kids = node.children
+        if kids and len(kids) > 1 and all(k.name == "[0]" for k in kids):
+            # Some families give every element type 0 (WireGuard's peers and
+            # allowed IPs): then the position is what tells them apart.
+            for i, k in enumerate(kids):
+                k.name = f"[{i}]"
         return node
 
 

@@ -117,6 +117,25 @@ def errno_fmt(v: Any) -> str:
     return str(v)
 
 
+# Address families by number (include/linux/socket.h), for the
+# ``address-family`` hint.
+ADDRESS_FAMILIES = {
+    0: "unspec", 1: "unix", 2: "inet", 3: "ax25", 4: "ipx", 5: "appletalk", 7: "bridge",
+    10: "inet6", 16: "netlink", 17: "packet", 28: "mpls", 29: "can", 30: "tipc", 31: "bluetooth",
+    40: "vsock", 44: "xdp", 45: "mctp",
+}  # fmt: skip
+
+
+def _ifindex(v: Any) -> str:
+    return str(v)
+
+
+def _netlink_family(v: Any) -> str:
+    from .constants import PROTOCOLS
+
+    return f"NETLINK_{PROTOCOLS[v]} ({v})" if isinstance(v, int) and v in PROTOCOLS else str(v)
+
+
 HINTS: dict[str, Formatter] = {
     "hex": as_hex,
     "mac": mac,
@@ -129,6 +148,8 @@ HINTS: dict[str, Formatter] = {
     "base64": b64,
     "bool": boolean,
     "errno": errno_fmt,
+    "ifindex": _ifindex,
+    "netlink-family": _netlink_family,
 }
 
 
@@ -198,3 +219,6 @@ def short_display(fmt: Formatter | None, value: Any) -> str:
     if isinstance(value, (bytes, bytearray)):
         return hexbytes(value)
     return str(value)
+
+
+HINTS["address-family"] = enum_fmt(ADDRESS_FAMILIES)

@@ -493,13 +493,19 @@ def decode_message(
     elif msg.protocol == C.NETLINK_GENERIC:
         genl_family = session.genl_family(t)
         msg.family = genl_family or f"genl id {t}"
+        rec = _answered_request(session, msg, to_kernel, echo, genl_family)
         if end - body >= 4:
             msg.genl_cmd = data[body]
             if genl_family is not None:
-                layout = session.registry.genl_layout(genl_family, msg.genl_cmd, to_kernel, bo)
+                layout = session.registry.genl_layout(
+                    genl_family, msg.genl_cmd, to_kernel, bo, event=rec is None
+                )
     else:
         names = C.TYPE_NAMES_BY_PROTOCOL.get(msg.protocol)
-        layout = session.registry.raw_layout(msg.protocol, t, to_kernel, bo, names)
+        rec = _answered_request(session, msg, to_kernel, echo, None)
+        layout = session.registry.raw_layout(
+            msg.protocol, t, to_kernel, bo, names, event=rec is None
+        )
         if layout is not None:
             msg.family = layout.spec.name
     msg.layout = layout
@@ -570,12 +576,9 @@ def decode_message(
             ),
         )
     else:
-        rec = session.request_for(msg.protocol, msg.seq) if msg.seq else None
-        if rec is not None:
-            msg.request = rec
-            msg.role = "reply"
-        else:
-            msg.role = "notification"
+        rec = _answered_request(session, msg, to_kernel, echo, genl_family)
+        msg.request = rec
+        msg.role = "reply" if rec is not None else "notification"
     if layout is None:
         if body < end:
             rest = Node(
@@ -599,6 +602,24 @@ def decode_message(
     body = _decode_body(session, msg, layout, data, body, end, bo)
     if msg.genl_cmd is not None and layout.spec.name == "nlctrl" and not to_kernel:
         _learn_from_ctrl(session, msg)
+
+
+def _answered_request(
+    session: Session, msg: Message, to_kernel: bool, echo: bool, genl_family: str | None
+) -> RequestRecord | None:
+    """The request a kernel message answers, if it is a reply.
+
+    A reply carries its request's sequence number and the requester's port
+    id; a multicast notification has port id 0 and usually seq 0, so
+    (seq 0, pid 0) never matches.  A generic netlink reply must also be of
+    the request's family.
+    """
+    if to_kernel or echo or not (msg.seq or msg.pid):
+        return None
+    rec = session.request_for(msg.protocol, msg.seq)
+    if rec is None or (genl_family is not None and rec.family != genl_family):
+        return None
+    return rec
 
 
 def _decode_genl_header(msg: Message, data: bytes, body: int, end: int, layout: Any) -> int:

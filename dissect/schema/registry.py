@@ -349,6 +349,18 @@ class Registry:
             role,
         )
 
+    @staticmethod
+    def _role_order(to_kernel: bool, event: bool) -> tuple[str, str, str]:
+        """Which kind of operation a message type is looked up as first.
+
+        Requests go to the kernel.  From the kernel, a message that answers a
+        request seen in the capture is a reply, anything else is looked up as
+        an event first (mptcp_pm's MPTCP_EVENT_CLOSED shares its number with
+        the MPTCP_PM_CMD_GET_ADDR reply)."""
+        if to_kernel:
+            return ("request", "reply", "event")
+        return ("event", "reply", "request") if event else ("reply", "event", "request")
+
     def raw_layout(
         self,
         protonum: int,
@@ -356,18 +368,17 @@ class Registry:
         to_kernel: bool,
         bo: str,
         type_names: dict[int, str] | None = None,
+        event: bool = False,
     ) -> MessageLayout | None:
-        key = ("raw", protonum, msg_type, to_kernel, bo)
+        key = ("raw", protonum, msg_type, to_kernel, bo, event)
         if key in self._layouts:
             return self._layouts[key]
         fam = self._raw.get(protonum)
         lay = None
         if fam is not None:
-            order = (("request", fam.requests), ("reply", fam.replies), ("event", fam.events))
-            if not to_kernel:
-                order = (order[1], order[2], order[0])
-            for role, table in order:
-                hit = table.get(msg_type)
+            tables = {"request": fam.requests, "reply": fam.replies, "event": fam.events}
+            for role in self._role_order(to_kernel, event):
+                hit = tables[role].get(msg_type)
                 if hit is not None:
                     spec, op = hit
                     name = (type_names or {}).get(msg_type)
@@ -383,39 +394,44 @@ class Registry:
         self._layouts[key] = lay
         return lay
 
-    def genl_layout(self, family: str, cmd: int, to_kernel: bool, bo: str) -> MessageLayout | None:
-        key = ("genl", family, cmd, to_kernel, bo)
+    def genl_layout(
+        self, family: str, cmd: int, to_kernel: bool, bo: str, event: bool = False
+    ) -> MessageLayout | None:
+        key = ("genl", family, cmd, to_kernel, bo, event)
         if key in self._layouts:
             return self._layouts[key]
         spec = self._genl.get(family)
         lay = None
         if spec is not None:
             found: tuple[OpSpec, str] | None = None
-            roles = (
-                ("requests", "replies", "events")
-                if to_kernel
-                else ("replies", "events", "requests")
-            )
-            for role in roles:
-                for op in spec.operations:
-                    if cmd in getattr(op, role):
-                        found = (op, role.rstrip("s").replace("replie", "reply"))
-                        break
-                if found:
+            sets = {"request": "requests", "reply": "replies", "event": "events"}
+            for role in self._role_order(to_kernel, event):
+                op_hit = next(
+                    (op for op in spec.operations if cmd in getattr(op, sets[role])), None
+                )
+                if op_hit is not None:
+                    found = (op_hit, role)
                     break
             if found is not None:
                 op, role = found
-                # A reply is named after the operation that owns its number
-                # (CTRL_CMD_GETFAMILY is answered with CTRL_CMD_NEWFAMILY).
-                if spec.directional and role == "reply":
-                    # directional families number replies in their own enum
-                    # (ETHTOOL_MSG_STRSET_GET_REPLY)
-                    name = c_name(spec.op_prefix, op.name) + "_REPLY"
-                else:
-                    owner = next(
-                        (o for o in spec.operations if cmd in o.requests or cmd in o.events), op
-                    )
-                    name = c_name(spec.op_prefix, owner.name)
-                lay = self._layout(spec, op, name, role, bo, op.fixed_header)
+                lay = self._layout(
+                    spec, op, _genl_name(spec, op, role, cmd), role, bo, op.fixed_header
+                )
         self._layouts[key] = lay
         return lay
+
+
+def _genl_name(spec: Spec, op: OpSpec, role: str, cmd: int) -> str:
+    """The command's constant name for this direction.
+
+    Events take the name of their own operation (with the operation's own
+    ``name-prefix`` where it differs, e.g. MPTCP_EVENT_*).  Directional
+    families number replies in an enum of their own (ETHTOOL_MSG_*_REPLY).
+    Otherwise a reply is named after the operation that owns its number:
+    CTRL_CMD_GETFAMILY is answered with CTRL_CMD_NEWFAMILY."""
+    if role == "event":
+        return c_name(op.name_prefix or spec.op_prefix, op.name)
+    if role == "reply" and spec.directional:
+        return c_name(op.name_prefix or spec.op_prefix, op.name) + "_REPLY"
+    owner = next((o for o in spec.operations if cmd in o.requests or cmd in o.events), op)
+    return c_name(owner.name_prefix or spec.op_prefix, owner.name)

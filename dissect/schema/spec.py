@@ -125,6 +125,7 @@ class OpSpec:
     events: set[int]
     summary: list[Any] | None
     doc: str | None = None
+    name_prefix: str | None = None  # nlshark extension: this operation's own constant prefix
 
 
 @dataclass
@@ -440,6 +441,7 @@ def spec_from_dict(doc: Any, source: str = "<dict>", origin: str = "builtin") ->
                 events=events,
                 summary=o.get("summary"),
                 doc=o.get("doc"),
+                name_prefix=o.get("name-prefix") if isinstance(o.get("name-prefix"), str) else None,
             )
         )
 
