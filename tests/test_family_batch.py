@@ -37,6 +37,7 @@ FAMILIES = {
     "TASKSTATS",
     "psample",
     "thermal",
+    "gtp",
 }
 
 pytestmark = pytest.mark.skipif(not PCAP.exists(), reason="captures/genl_batch.pcap not present")
@@ -196,6 +197,7 @@ def test_every_message_named_and_clean(capture):
         ("psample", "PSAMPLE_CMD_NEW_GROUP"),
         ("thermal", "THERMAL_GENL_CMD_TZ_GET_ID"),
         ("thermal", "THERMAL_GENL_CMD_CDEV_GET"),
+        ("gtp", "GTP_CMD_GETPDP"),
     } <= names
 
 
@@ -604,3 +606,16 @@ def test_thermal_cooling_devices(capture):
     (reply,) = _kernel_messages(frames, cmd, "thermal", 1)
     tz = reply.node.find("genl.thermal.thermal.tz")
     assert len(tz.children or []) == len(zones)
+
+
+# -- gtp ----------------------------------------------------------------------------
+
+
+def test_gtp_empty_dump(capture):
+    frames, cmds = capture
+    cmd = _command(cmds, "python3 -u gn.py gtp")
+    assert cmd.output[0].strip() == "gtp pdps 0"
+    (req,) = _requests(frames, cmd, "gtp", "GTP_CMD_GETPDP")
+    assert req.flags & 0x300 == 0x300  # NLM_F_DUMP
+    kernel = [m for m in _messages(frames, cmd, "gtp") if m.direction != "user->kernel"]
+    assert [m.type_name for m in kernel] == ["NLMSG_DONE"]

@@ -6,7 +6,8 @@
 # while UDP datagrams to a closed port are dropped), and through the python3
 # client below: TASKSTATS (get by pid and by tgid), psample (group dump and
 # the sampled packets of a tc `sample` action on lo), thermal (zone and
-# cooling device dumps; temperature, trips and governor of each zone) and gtp (PDP dump, empty). `genl ctrl list` first names every family id.
+# cooling device dumps; temperature, trips and governor of each zone) and
+# gtp (PDP dump, empty). `genl ctrl list` first names every family id.
 # Record (from the project root):
 #   ../shared/tools/nlmon-vm/record -o captures genl_batch captures/scripts/genl_batch.sh
 for m in l2tp_netlink l2tp_eth macsec team team_mode_activebackup drop_monitor \
@@ -95,7 +96,7 @@ elif what == "thermal":
                 print("cooling device attr", tt, vv.rstrip(b"\0").decode() if tt == 18 else vv.hex())
 elif what == "gtp":
     fid, _ = g.family("gtp")
-    print("gtp pdps", len(g.xfer(fid, 3, dump=True)))
+    print("gtp pdps", len(g.xfer(fid, 2, dump=True, ver=0)))
 PYEOF
 run genl ctrl list
 
