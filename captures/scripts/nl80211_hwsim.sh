@@ -8,6 +8,10 @@
 # vendor, nan multicast groups).
 # Record (from the project root):
 #   ../shared/tools/nlmon-vm/record -o captures nl80211_hwsim captures/scripts/nl80211_hwsim.sh
+# every iw call is bounded (a command that waits for an event must not hang
+# the VM); `run iw ...` still logs the plain command line
+iw() { timeout 40 /usr/sbin/iw "$@"; }
+log "modprobe mac80211_hwsim radios=2"
 modprobe mac80211_hwsim radios=2
 sleep 1
 bg event iw event -t
