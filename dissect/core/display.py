@@ -153,13 +153,15 @@ HINTS: dict[str, Formatter] = {
 }
 
 
-def enum_fmt(names: dict[int, str], consts: dict[int, str] | None = None) -> Formatter:
-    """``254`` -> ``main (254)``; unknown values say so."""
+def enum_fmt(names: dict[int, str], hex_values: bool = False) -> Formatter:
+    """``254`` -> ``main (254)`` (``ccmp (0xfac04)`` with `hex_values`);
+    unknown values say so."""
 
     def fmt(v: Any) -> str:
         if isinstance(v, int):
             n = names.get(v)
-            return f"{n} ({v})" if n is not None else f"{v} (unknown)"
+            num = f"0x{v:x}" if hex_values else str(v)
+            return f"{n} ({num})" if n is not None else f"{num} (unknown)"
         return str(v)
 
     def short(v: Any) -> str:

@@ -58,8 +58,6 @@ from .tree import (
 TO_KERNEL = "user->kernel"
 TO_USER = "kernel->user"
 
-_PROTO_FMT = enum_fmt({k: f"NETLINK_{v}" for k, v in C.PROTOCOLS.items()})
-_CONTROL_FMT = enum_fmt(C.CONTROL_TYPES)
 _AF_FMT = enum_fmt(
     {
         0: "unspec",

@@ -86,7 +86,7 @@ class Compiler:
                     SCALAR_SIZES.get(type_, 4) * 2,
                 )
             else:
-                fmt = disp.enum_fmt(names)
+                fmt = disp.enum_fmt(names, hex_values=hint == "hex")
         elif hint:
             fmt = disp.HINTS.get(hint)
         if units:
