@@ -491,13 +491,13 @@ def decode_message(
     elif msg.protocol == C.NETLINK_GENERIC:
         genl_family = session.genl_family(t)
         msg.family = genl_family or f"genl id {t}"
-        rec = _answered_request(session, msg, to_kernel, echo, genl_family)
         if end - body >= 4:
             msg.genl_cmd = data[body]
-            if genl_family is not None:
-                layout = session.registry.genl_layout(
-                    genl_family, msg.genl_cmd, to_kernel, bo, event=rec is None
-                )
+        rec = _answered_request(session, msg, to_kernel, echo, genl_family)
+        if msg.genl_cmd is not None and genl_family is not None:
+            layout = session.registry.genl_layout(
+                genl_family, msg.genl_cmd, to_kernel, bo, event=rec is None
+            )
     else:
         names = C.TYPE_NAMES_BY_PROTOCOL.get(msg.protocol)
         rec = _answered_request(session, msg, to_kernel, echo, None)
@@ -617,6 +617,18 @@ def _answered_request(
     rec = session.request_for(msg.protocol, msg.seq)
     if rec is None or (genl_family is not None and rec.family != genl_family):
         return None
+    if msg.seq == 0:
+        # seq 0 is common to many requests and to notifications (which carry
+        # the port id of the socket that caused them): accept only a message
+        # the request's operation answers with.
+        answer = msg.genl_cmd if genl_family is not None else msg.type
+        asked = rec.cmd if genl_family is not None else rec.type
+        if (
+            answer is None
+            or asked is None
+            or answer not in session.registry.reply_types(msg.protocol, genl_family, asked)
+        ):
+            return None
     return rec
 
 

@@ -315,6 +315,17 @@ class Registry:
                     return cset
         return None
 
+    def reply_types(self, protonum: int, genl_family: str | None, asked: int) -> set[int]:
+        """Message types (or genl commands) that answer request `asked`."""
+        if genl_family is not None:
+            spec = self._genl.get(genl_family)
+            ops = [o for o in spec.operations if asked in o.requests] if spec is not None else []
+        else:
+            fam = self._raw.get(protonum)
+            hit = fam.requests.get(asked) if fam is not None else None
+            ops = [hit[1]] if hit is not None else []
+        return set().union(*(o.replies for o in ops)) if ops else set()
+
     def genl_spec(self, name: str) -> Spec | None:
         return self._genl.get(name)
 
