@@ -9,7 +9,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any)
     """Coverage of the differential test against tshark (tests/test_tshark_diff.py).
 
     That module leaves per-capture counts on ``config._nlshark_tshark_diff``;
-    nothing is printed when it did not run.  With ``-v`` the compared tshark
+    nothing is printed when it did not run.  "payload fields" counts tshark
+    fields of a payload we keep as bytes (PAYLOAD_DISSECTIONS) found inside
+    that payload node of ours.  With ``-v`` the compared tshark
     fields are listed too, with how many values of each were compared.
     """
     report = getattr(config, "_nlshark_tshark_diff", None)
@@ -26,6 +28,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any)
         "malformed frames",
         "field values",
         "known differences",
+        "payload fields",
     )
     width = max(len(c) for c in report)
     tr.write_line(f"{'capture':<{width}}  " + "  ".join(cols))
@@ -33,9 +36,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any)
     per_field: dict[str, int] = {}
     for cid in sorted(report):
         r = report[cid]
-        tr.write_line(f"{cid:<{width}}  " + "  ".join(f"{r[c]:>{len(c)}}" for c in cols))
+        tr.write_line(f"{cid:<{width}}  " + "  ".join(f"{r.get(c, 0):>{len(c)}}" for c in cols))
         for c in cols:
-            totals[c] += r[c]
+            totals[c] += r.get(c, 0)
         for k, v in r["per field"].items():
             per_field[k] = per_field.get(k, 0) + v
     tr.write_line(f"{'total':<{width}}  " + "  ".join(f"{totals[c]:>{len(c)}}" for c in cols))

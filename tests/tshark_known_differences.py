@@ -18,6 +18,19 @@ Conditions the test knows:
     our tree covers the position with a node carrying an ``undecoded``
     note (a body shown raw), so there is no value of ours to compare; for a
     message type name: ours is the generic ``type N``.
+``legacy-rtgenmsg``
+    the field is the first body byte of a NETLINK_ROUTE RTM_GET* message
+    with NLM_F_REQUEST and NLM_F_DUMP whose body (nlmsg_len - 16) is 1 to 4
+    bytes, and our tree decodes that body as ``rtnl.rtgenmsg``; the value is
+    still compared, with our ``rtnl.rtgenmsg.rtgen_family``.
+``ours-structured``
+    tshark shows an attribute's payload as one generic value (e.g.
+    ``nl80211.attr_value``) where our node of the same extent has children
+    (a nest or array we decode), so there is no single value to compare.
+``array-element``
+    tshark names an attribute with a type of the level below; our node of
+    the same start and length is element ``[N]`` of an array, N is the
+    attribute's nla_type in the bytes, and all its siblings are elements.
 
 `TSHARK_UNDECODED` lists, for the record, what tshark 4.0 does not decode at
 all, so those parts of our decode have no oracle in this test.  It is
@@ -37,7 +50,14 @@ class KnownDifference(NamedTuple):
     protocol: str | None = None  # e.g. "NETLINK_SOCK_DIAG"; None = any
 
 
-CONDITIONS = ("trailing-zero-bytes", "byte-swapped", "ours-undecoded")
+CONDITIONS = (
+    "trailing-zero-bytes",
+    "byte-swapped",
+    "ours-undecoded",
+    "legacy-rtgenmsg",
+    "ours-structured",
+    "array-element",
+)
 
 KNOWN_DIFFERENCES: list[KnownDifference] = [
     KnownDifference(
@@ -73,6 +93,41 @@ KNOWN_DIFFERENCES: list[KnownDifference] = [
         "including struct nfgenmsg, are shown as a raw payload.",
         "NETLINK_NETFILTER",
     ),
+    KnownDifference(
+        "netlink-route.*_family",
+        "legacy-rtgenmsg",
+        "Naming only: libnl (teamnl) and wg send RTM_GETLINK / RTM_GETADDR dump "
+        "requests whose body is a bare 4-byte struct rtgenmsg (the legacy dump "
+        "request the kernel still accepts). Wireshark 4.0 shows its one byte as "
+        "the family member of the full header (netlink-route.ifi_family / "
+        "ifa_family, nothing after it); we decode struct rtgenmsg. The value is "
+        "compared with our rtnl.rtgenmsg.rtgen_family.",
+        "NETLINK_ROUTE",
+    ),
+    KnownDifference(
+        "nl80211.attr_value*",
+        "ours-structured",
+        "Wireshark 4.0 shows nl80211 attributes it has no dissector for as one "
+        "raw or integer value (nl80211.attr_value, _value16/32/64), also the "
+        "nests, arrays and structs we break down: NL80211_ATTR_CIPHER_SUITES, "
+        "_SUPPORTED_COMMANDS, _SOFTWARE_IFTYPES, _TX/RX_FRAME_TYPES, _MAC_ADDRS, "
+        "_VENDOR_EVENTS, _SCAN_FREQUENCIES, _SCAN_SSIDS, an interface combination, "
+        "NL80211_BAND_IFTYPE_ATTR_IFTYPES, NL80211_STA_INFO_STA_FLAGS (struct "
+        "nl80211_sta_flag_update). Our node there has children, so there is no "
+        "single value of ours; their members are not in tshark's tree.",
+        "NETLINK_GENERIC",
+    ),
+    KnownDifference(
+        "nl80211.if_combination_attrs",
+        "array-element",
+        "Wireshark 4.0 bug: NL80211_ATTR_INTERFACE_COMBINATIONS holds one nest "
+        "per combination, its type the index i + 1 (nl80211_put_iface_combinations "
+        "in net/wireless/nl80211.c), each holding NL80211_IFACE_COMB_*. Wireshark "
+        "skips that array level and names combination [1] NL80211_IFACE_COMB_LIMITS "
+        "(also 1), showing its contents as one raw nl80211.attr_value; we show "
+        "element [1] with NL80211_IFACE_COMB_LIMITS inside.",
+        "NETLINK_GENERIC",
+    ),
 ]
 
 # What tshark 4.0 leaves undecoded (shown as `data` or `netlink.attr_data`),
@@ -85,9 +140,15 @@ TSHARK_UNDECODED: list[tuple[str, str]] = [
         "(NLMSGERR_ATTR_MSG, _OFFS, _POLICY, ...) are decoded",
     ),
     (
-        "generic netlink families other than nlctrl",
-        "ethtool, wireguard and the rest: only genlmsghdr is decoded",
+        "generic netlink families other than nlctrl, nl80211, psample and net_dm",
+        "ethtool, devlink, wireguard and the rest: only genlmsghdr is decoded",
     ),
+    (
+        "nl80211 attributes without a Wireshark field",
+        "shown as one generic nl80211.attr_value / _value16/32/64 (nests, arrays "
+        "and structs too, their members not in the tree)",
+    ),
+    ("net_dm summary alert", "struct net_dm_alert_msg in NLA_UNSPEC is netlink.attr_data"),
     ("NETLINK_XFRM", "header only, body is `data`"),
     ("NETLINK_NETFILTER", "nfgenmsg only for some subsystems, attributes are `data`"),
     (
