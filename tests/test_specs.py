@@ -125,3 +125,17 @@ def test_coverage_doc_is_generated_and_current():
     assert doc.read_text() == expected, (
         "docs/coverage.md is stale: python -m dissect.schema.coverage > docs/coverage.md"
     )
+
+
+def test_spec_cache_round_trip_and_bad_cache_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    src = builtin_plugin_dir() / "rt-addr.yaml"
+    first = load_spec(src, origin="a")
+    cached = list((tmp_path / "cache" / "nlshark" / "specs").glob("*.pickle"))
+    assert len(cached) == 1
+    again = load_spec(src, origin="b")
+    assert again.origin == "b" and again.attr_sets.keys() == first.attr_sets.keys()
+    cached[0].write_bytes(b"not a pickle")
+    assert load_spec(src).name == "rt-addr"  # a broken cache file is parsed over
+    monkeypatch.setenv("NLSHARK_NO_CACHE", "1")
+    assert load_spec(src).name == "rt-addr"

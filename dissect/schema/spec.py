@@ -19,6 +19,9 @@ skipped rather than crashing the dissector.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -480,12 +483,30 @@ def spec_from_dict(doc: Any, source: str = "<dict>", origin: str = "builtin") ->
 
 
 def load_spec(path: str | Path, origin: str = "builtin") -> Spec:
-    """Read one spec file.  Raises `SpecError` with a one-line reason."""
+    """Read one spec file.  Raises `SpecError` with a one-line reason.
+
+    Parsed specs are kept in a cache (``$XDG_CACHE_HOME/nlshark/specs``,
+    keyed by the file's path, size and modification time and by this
+    module's own version) because YAML parsing dominates start-up;
+    ``NLSHARK_NO_CACHE=1`` turns it off.  A cache that cannot be read or
+    written is ignored.
+    """
     p = Path(path)
     try:
+        st = p.stat()
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError(f"{p}: cannot read: {exc.strerror or exc}") from None
+    cached = _cache_file(p, st)
+    if cached is not None:
+        try:
+            with cached.open("rb") as fh:
+                spec = pickle.load(fh)
+            if isinstance(spec, Spec):
+                spec.origin = origin
+                return spec
+        except Exception:  # a missing, stale or foreign cache file: parse again
+            pass
     try:
         doc = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
@@ -493,8 +514,27 @@ def load_spec(path: str | Path, origin: str = "builtin") -> Spec:
         at = f" line {mark.line + 1}" if mark is not None else ""
         raise SpecError(f"{p}:{at} not valid YAML: {getattr(exc, 'problem', exc)}") from None
     try:
-        return spec_from_dict(doc, str(p), origin)
+        spec = spec_from_dict(doc, str(p), origin)
     except SpecError:
         raise
     except (KeyError, TypeError, ValueError) as exc:
         raise SpecError(f"{p}: unusable spec: {exc}") from None
+    if cached is not None:
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+            with tmp.open("wb") as fh:
+                pickle.dump(spec, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, cached)
+        except OSError:
+            pass
+    return spec
+
+
+def _cache_file(p: Path, st: os.stat_result) -> Path | None:
+    if os.environ.get("NLSHARK_NO_CACHE"):
+        return None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    me = Path(__file__).stat()
+    key = f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}|{me.st_size}|{me.st_mtime_ns}"
+    return Path(base) / "nlshark" / "specs" / (hashlib.sha1(key.encode()).hexdigest() + ".pickle")
