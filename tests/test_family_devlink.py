@@ -20,6 +20,7 @@ import struct
 from pathlib import Path
 
 import pytest
+from cmdlog import Command, find_command, read_commands
 
 import dissect
 from dissect.capture import netlink_pseudo_header
@@ -35,37 +36,9 @@ TO_KERNEL = "user->kernel"
 
 pytestmark = pytest.mark.skipif(not PCAP.exists(), reason="captures/genl_devlink.pcap not present")
 
-_CMD = re.compile(r"^### \[(\d+\.\d+)\] \$ (.*)$")
-_RC = re.compile(r"^### \[(\d+\.\d+)\] rc=(\d+)$")
-
-
-class Command:
-    def __init__(self, line: str, start: float) -> None:
-        self.line = line
-        self.start_ns = round(start * 1e9)
-        self.end_ns = self.start_ns
-        self.rc: int | None = None
-        self.output: list[str] = []
-
 
 def _commands() -> list[Command]:
-    cmds: list[Command] = []
-    cur: Command | None = None
-    for line in LOG.read_text().splitlines():
-        m = _CMD.match(line)
-        if m:
-            cur = Command(m.group(2), float(m.group(1)))
-            cmds.append(cur)
-            continue
-        m = _RC.match(line)
-        if m and cur is not None:
-            cur.end_ns = round(float(m.group(1)) * 1e9)
-            cur.rc = int(m.group(2))
-            cur = None
-            continue
-        if cur is not None and not line.startswith("#"):
-            cur.output.append(line)
-    return cmds
+    return read_commands(LOG)
 
 
 def _monitor_lines() -> list[str]:
@@ -81,10 +54,7 @@ def capture():
     return frames, _commands()
 
 
-def _command(cmds: list[Command], text: str, nth: int = 0) -> Command:
-    hits = [c for c in cmds if c.line == text]
-    assert len(hits) > nth, f"command not in the log: {text}"
-    return hits[nth]
+_command = find_command
 
 
 def _messages(frames, cmd: Command, type_name: str | None = None):

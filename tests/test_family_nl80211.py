@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 import pytest
+from cmdlog import Command, find_command, messages_during, read_commands
 
 import dissect
 from dissect.core.tree import MALFORMED, UNDECODED
@@ -28,8 +29,6 @@ A = "genl.nl80211.attrs."
 
 pytestmark = pytest.mark.skipif(not PCAP.exists(), reason="captures/nl80211_hwsim.pcap not present")
 
-_CMD = re.compile(r"^### \[(\d+\.\d+)\] \$ (.*)$")
-_RC = re.compile(r"^### \[(\d+\.\d+)\] rc=(\d+)$")
 
 # iw's names of interface types (iftype_name() in iw) -> enum nl80211_iftype
 IW_IFTYPES = {
@@ -48,33 +47,8 @@ IW_IFTYPES = {
 }
 
 
-class Command:
-    def __init__(self, line: str, start: float) -> None:
-        self.line = line
-        self.start_ns = round(start * 1e9)
-        self.end_ns = self.start_ns
-        self.rc: int | None = None
-        self.output: list[str] = []
-
-
 def _commands() -> list[Command]:
-    cmds: list[Command] = []
-    cur: Command | None = None
-    for line in LOG.read_text().splitlines():
-        m = _CMD.match(line)
-        if m:
-            cur = Command(m.group(2), float(m.group(1)))
-            cmds.append(cur)
-            continue
-        m = _RC.match(line)
-        if m and cur is not None:
-            cur.end_ns = round(float(m.group(1)) * 1e9)
-            cur.rc = int(m.group(2))
-            cur = None
-            continue
-        if cur is not None and not line.startswith("#"):
-            cur.output.append(line)
-    return cmds
+    return read_commands(LOG)
 
 
 @pytest.fixture(scope="module")
@@ -83,21 +57,11 @@ def capture():
     return frames, _commands()
 
 
-def _command(cmds: list[Command], text: str, nth: int = 0) -> Command:
-    hits = [c for c in cmds if c.line == text]
-    assert len(hits) > nth, f"command not in the log: {text}"
-    return hits[nth]
+_command = find_command
 
 
 def _messages(frames, cmd: Command, type_name: str | None = None):
-    """nl80211 messages captured while `cmd` ran."""
-    out = []
-    for f in frames:
-        if cmd.start_ns <= f.ts_ns <= cmd.end_ns:
-            for m in f.messages:
-                if m.family == FAMILY and (type_name is None or m.type_name == type_name):
-                    out.append(m)
-    return out
+    return messages_during(frames, cmd, FAMILY, type_name)
 
 
 def _replies(frames, cmd: Command, type_name: str):

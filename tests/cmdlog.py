@@ -1,0 +1,63 @@
+"""The commands log the nlmon VM writes beside each capture.
+
+``### [epoch] $ command`` starts a command, its output follows, and
+``### [epoch] rc=N`` ends it; the epoch is the guest clock, the same clock as
+the capture's timestamps, so frames can be matched to the command that made
+them.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+_CMD = re.compile(r"^### \[(\d+\.\d+)\] \$ (.*)$")
+_RC = re.compile(r"^### \[(\d+\.\d+)\] rc=(\d+)$")
+
+
+class Command:
+    def __init__(self, line: str, start: float) -> None:
+        self.line = line
+        self.start_ns = round(start * 1e9)
+        self.end_ns = self.start_ns
+        self.rc: int | None = None
+        self.output: list[str] = []
+
+
+def read_commands(log: Path) -> list[Command]:
+    cmds: list[Command] = []
+    cur: Command | None = None
+    for line in log.read_text().splitlines():
+        m = _CMD.match(line)
+        if m:
+            cur = Command(m.group(2), float(m.group(1)))
+            cmds.append(cur)
+            continue
+        m = _RC.match(line)
+        if m and cur is not None:
+            cur.end_ns = round(float(m.group(1)) * 1e9)
+            cur.rc = int(m.group(2))
+            cur = None
+            continue
+        if cur is not None and not line.startswith("#"):
+            cur.output.append(line)
+    return cmds
+
+
+def find_command(cmds: list[Command], text: str, nth: int = 0) -> Command:
+    """The `nth` command whose line is `text` (or starts with it, for a
+    multi-line script)."""
+    hits = [c for c in cmds if c.line == text or c.line.startswith(text + "\n")]
+    assert len(hits) > nth, f"command not in the log: {text}"
+    return hits[nth]
+
+
+def messages_during(frames, cmd: Command, family: str, type_name: str | None = None) -> list:
+    """Messages of `family` captured while `cmd` ran."""
+    return [
+        m
+        for f in frames
+        if cmd.start_ns <= f.ts_ns <= cmd.end_ns
+        for m in f.messages
+        if m.family == family and (type_name is None or m.type_name == type_name)
+    ]
