@@ -61,3 +61,31 @@ def messages_during(frames, cmd: Command, family: str, type_name: str | None = N
         for m in f.messages
         if m.family == family and (type_name is None or m.type_name == type_name)
     ]
+
+
+def genl_ids(tsv: Path) -> dict[str, int]:
+    """The guest's generic netlink family ids (NAME.genl_families.tsv)."""
+    out = {}
+    for line in tsv.read_text().splitlines():
+        fid, name = line.split("\t")
+        out[name] = int(fid)
+    return out
+
+
+def genl_types_seen(frames, families: set[str]) -> dict[str, set[int]]:
+    """The nlmsg_type (family id) each of `families` used in the capture."""
+    seen: dict[str, set[int]] = {}
+    for f in frames:
+        for m in f.messages:
+            if m.family in families and m.type >= 16:
+                seen.setdefault(m.family, set()).add(m.type)
+    return seen
+
+
+def bad_notes(msg) -> list[tuple[str, str]]:
+    """(field, text) of every `undecoded` or `malformed` note of a message."""
+    return [
+        (n.abbrev, note.text)
+        for n, note in msg.node.all_notes()
+        if note.group in ("undecoded", "malformed")
+    ]

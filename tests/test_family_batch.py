@@ -19,10 +19,17 @@ import struct
 from pathlib import Path
 
 import pytest
-from cmdlog import Command, find_command, messages_during, read_commands
+from cmdlog import (
+    Command,
+    bad_notes,
+    find_command,
+    genl_ids,
+    genl_types_seen,
+    messages_during,
+    read_commands,
+)
 
 import dissect
-from dissect.core.tree import MALFORMED, UNDECODED
 
 CAPTURES = Path(__file__).resolve().parents[1] / "captures"
 PCAP = CAPTURES / "genl_batch.pcap"
@@ -89,15 +96,8 @@ def _ip(raw: bytes) -> str:
 
 def test_family_ids_match_the_guest(capture):
     frames, _ = capture
-    ids = {}
-    for line in TSV.read_text().splitlines():
-        fid, name = line.split("\t")
-        ids[name] = int(fid)
-    seen = {}
-    for f in frames:
-        for m in f.messages:
-            if m.family in FAMILIES and m.type >= 16:
-                seen.setdefault(m.family, set()).add(m.type)
+    ids = genl_ids(TSV)
+    seen = genl_types_seen(frames, FAMILIES)
     assert set(seen) == FAMILIES
     for name, types in seen.items():
         assert types == {ids[name]}, name
@@ -118,11 +118,7 @@ def test_every_message_named_and_clean(capture):
             )
             if m.type >= 16:
                 assert m.layout is not None, f"frame {f.number}: no layout for {m.type_name}"
-            bad = [
-                (n.abbrev, note.text)
-                for n, note in m.node.all_notes()
-                if note.group in (UNDECODED, MALFORMED)
-            ]
+            bad = bad_notes(m)
             assert not bad, f"frame {f.number} {m.type_name}: {bad}"
     assert count > 100
     assert {

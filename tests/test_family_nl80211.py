@@ -15,10 +15,15 @@ import re
 from pathlib import Path
 
 import pytest
-from cmdlog import Command, find_command, messages_during, read_commands
+from cmdlog import (
+    Command,
+    bad_notes,
+    find_command,
+    messages_during,
+    read_commands,
+)
 
 import dissect
-from dissect.core.tree import MALFORMED, UNDECODED
 
 CAPTURES = Path(__file__).resolve().parents[1] / "captures"
 PCAP = CAPTURES / "nl80211_hwsim.pcap"
@@ -148,11 +153,7 @@ def test_every_message_named_and_clean(capture):
                 continue
             assert m.type_name.startswith("NL80211_CMD_"), f"frame {f.number}: {m.type_name!r}"
             assert m.layout is not None, f"frame {f.number}: no layout for {m.type_name}"
-            bad = [
-                (n.abbrev, note.text)
-                for n, note in m.node.all_notes()
-                if note.group in (UNDECODED, MALFORMED)
-            ]
+            bad = bad_notes(m)
             assert not bad, f"frame {f.number} {m.type_name}: {bad}"
     assert count > 600
     assert {
