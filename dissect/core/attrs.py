@@ -435,6 +435,54 @@ class BinaryAttr(AttrDecoder):
         return node
 
 
+Hook = Callable[[Node, bytes, int, int], None]
+
+
+class HookAttr(BinaryAttr):
+    """Bytes handed to a family's Python hook (``hook:`` in the spec), which
+    adds child nodes and notes: used where data cannot describe a payload,
+    such as 802.11 frames inside nl80211.  A missing or failing hook leaves
+    the bytes with a note; it never stops the decode."""
+
+    __slots__ = ("hook", "hook_name", "problem")
+
+    def __init__(
+        self,
+        abbrev: str,
+        name: str,
+        spec_name: str,
+        fmt: Formatter | None,
+        hook: Hook | None,
+        hook_name: str,
+        problem: str | None = None,
+    ) -> None:
+        super().__init__(abbrev, name, spec_name, fmt)
+        self.hook = hook
+        self.hook_name = hook_name
+        self.problem = problem
+
+    def decode(
+        self,
+        ctx: DecodeContext,
+        buf: bytes,
+        off: int,
+        nla_len: int,
+        nla_type: int,
+        depth: int,
+        siblings: dict[str, Any] | None,
+    ) -> Node:
+        node = super().decode(ctx, buf, off, nla_len, nla_type, depth, siblings)
+        if self.hook is None:
+            node.note(NOTE, UNDECODED, f"hook {self.hook_name} not available: {self.problem}")
+            return node
+        try:
+            self.hook(node, buf, off + 4, off + nla_len)
+        except Exception as exc:  # a plugin's bug must not stop the dissector
+            node.children = None
+            node.note(WARN, UNDECODED, f"hook {self.hook_name} failed: {type(exc).__name__}: {exc}")
+        return node
+
+
 class PadAttr(AttrDecoder):
     __slots__ = ()
 

@@ -520,7 +520,11 @@ def decode_message(
             msg.type_name = C.TYPE_NAMES_BY_PROTOCOL.get(msg.protocol, {}).get(t) or f"type {t}"
     kind = layout.kind if layout is not None else C.type_kind(msg.type_name)
     prefix = "netlink.echo" if echo else "netlink"
-    type_fmt = _named_fmt(msg.type_name) if control is None or t in C.CONTROL_TYPES else None
+    if msg.protocol == C.NETLINK_GENERIC and control is None:
+        # a generic netlink message's type is its family id
+        type_fmt = _named_fmt(genl_family or "unnamed family")
+    else:
+        type_fmt = _named_fmt(msg.type_name) if control is None or t in C.CONTROL_TYPES else None
     node.add(
         _header_nodes(
             prefix,

@@ -14,8 +14,10 @@ recursion on the wire.
 
 from __future__ import annotations
 
+import importlib.util
 import struct
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ..core import display as disp
@@ -28,6 +30,8 @@ from ..core.attrs import (
     Bitfield32Attr,
     CompiledAttrSet,
     FlagAttr,
+    Hook,
+    HookAttr,
     IndexedArrayAttr,
     NestAttr,
     NestTypeValueAttr,
@@ -56,6 +60,35 @@ _FMT_CHARS = {
 _INT_TYPES = set(_FMT_CHARS)
 # Display hints that also fix the payload length.
 _HINT_LENGTHS = {"ipv4": (4,), "ipv6": (16,), "ipv4-or-ipv6": (4, 16), "uuid": (16,)}
+
+
+_HOOK_MODULES: dict[Path, Any] = {}
+
+
+def load_hook(spec_source: str, hook_name: str) -> tuple[Hook | None, str | None]:
+    """``module.function`` from ``module.py`` beside the spec file."""
+    module_name, _, func = hook_name.rpartition(".")
+    if not module_name or not func:
+        return None, "hooks are named module.function"
+    path = Path(spec_source).resolve().parent / f"{module_name}.py"
+    mod = _HOOK_MODULES.get(path)
+    if mod is None:
+        if not path.is_file():
+            return None, f"no {path.name} beside the spec"
+        try:
+            loader_spec = importlib.util.spec_from_file_location(
+                f"nlshark_hooks_{module_name}_{abs(hash(path))}", path
+            )
+            assert loader_spec is not None and loader_spec.loader is not None
+            mod = importlib.util.module_from_spec(loader_spec)
+            loader_spec.loader.exec_module(mod)
+        except Exception as exc:
+            return None, f"{path.name} failed to load: {type(exc).__name__}: {exc}"
+        _HOOK_MODULES[path] = mod
+    fn = getattr(mod, func, None)
+    if not callable(fn):
+        return None, f"{path.name} has no function {func}"
+    return fn, None
 
 
 class Compiler:
@@ -292,6 +325,18 @@ class Compiler:
         rec = self._records(a, ab, cname)
         if rec is not None:
             return rec
+        if isinstance(a.get("hook"), str):
+            hook_name = a.get("hook")
+            hook, problem = load_hook(self.spec.source, hook_name)
+            return HookAttr(
+                ab,
+                cname,
+                a.name,
+                self.formatter("binary", hint, None, False, units),
+                hook,
+                hook_name,
+                problem,
+            )
         sname = a.get("struct")
         if sname:
             lay = self.struct_layout(sname)
