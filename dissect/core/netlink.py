@@ -138,7 +138,7 @@ class Message:
     __slots__ = (
         "frame", "index", "node", "protocol", "direction", "len", "type", "flags", "seq", "pid",
         "family", "type_name", "role", "layout", "error", "ext_msg", "ext_path", "request",
-        "_info", "genl_cmd", "answers", "noted",
+        "_info", "genl_cmd", "answers", "noted", "frame_hint",
     )  # fmt: skip
 
     def __init__(self, frame: int, index: int, node: Node, protocol: int, direction: str) -> None:
@@ -160,6 +160,9 @@ class Message:
         self.genl_cmd: int | None = None
         self.answers: str | None = None  # for ERROR/DONE: the request's type name
         self.noted = False  # True when the message's tree holds notes
+        self.frame_hint: RequestRecord | None = (
+            None  # a request another message of the frame answers
+        )
 
     @property
     def info(self) -> str:
@@ -351,6 +354,7 @@ def decode_messages(
     unpack_len = _LEN_LE.unpack_from if bo == "<" else _LEN_BE.unpack_from
     direction: str | None = None
     index = 0
+    hint = _frame_request(session, data, off, end, protocol, hdr) if end - off > 32 else None
     while off < end:
         left = end - off
         if left < 16 or (unpack_len(data, off)[0] == 0 and not data[off:end].strip(b"\0")):
@@ -381,6 +385,7 @@ def decode_messages(
         node = Node("netlink", "Netlink message", off, msg_end - off, data)
         msg = Message(frame.number, index, node, protocol, direction)
         msg.len, msg.type, msg.flags, msg.seq, msg.pid = nlmsg_len, nlmsg_type, flags, seq, pid
+        msg.frame_hint = hint
         noted = NOTES_MADE[0]
         decode_message(session, msg, data, off, msg_end, bo, frame.number)
         if short:
@@ -409,6 +414,26 @@ def decode_messages(
 
 _LEN_LE = struct.Struct("<I")
 _LEN_BE = struct.Struct(">I")
+
+
+def _frame_request(
+    session: Session, data: bytes, off: int, end: int, protocol: int, hdr: struct.Struct
+) -> RequestRecord | None:
+    """The request that some message of a kernel frame answers (by seq and
+    port id), when the frame holds several messages; else None."""
+    first = hdr.unpack_from(data, off)
+    if first[0] >= end - off or first[2] & C.NLM_F_REQUEST:
+        return None
+    while end - off >= 16:
+        ln, _, _, seq, pid = hdr.unpack_from(data, off)
+        if ln < 16:
+            return None
+        if seq and pid:
+            rec = session.request_for(protocol, seq)
+            if rec is not None:
+                return rec
+        off += (ln + 3) & ~3
+    return None
 
 
 def _trailer(data: bytes, off: int, end: int) -> Node:
@@ -613,27 +638,42 @@ def _answered_request(
 
     A reply carries its request's sequence number and the requester's port
     id; a multicast notification has port id 0 and usually seq 0, so
-    (seq 0, pid 0) never matches.  A generic netlink reply must also be of
-    the request's family.
+    (seq 0, pid 0) never matches by itself.  A generic netlink reply must be
+    of the request's family, and a seq-0 match must be a message type the
+    request's operation answers with (notifications carry the port id of the
+    socket that caused them).  Failing that, a message sharing its frame
+    (socket buffer) with another message that answers a request belongs to
+    the same answer: some families send dump parts with seq 0 and port id 0
+    (thermal), and multicast never shares a buffer with a dump.
     """
-    if to_kernel or echo or not (msg.seq or msg.pid):
+    if to_kernel or echo:
         return None
-    rec = session.request_for(msg.protocol, msg.seq)
-    if rec is None or (genl_family is not None and rec.family != genl_family):
-        return None
-    if msg.seq == 0:
-        # seq 0 is common to many requests and to notifications (which carry
-        # the port id of the socket that caused them): accept only a message
-        # the request's operation answers with.
-        answer = msg.genl_cmd if genl_family is not None else msg.type
-        asked = rec.cmd if genl_family is not None else rec.type
-        if (
-            answer is None
-            or asked is None
-            or answer not in session.registry.reply_types(msg.protocol, genl_family, asked)
-        ):
-            return None
+    rec = None
+    if msg.seq or msg.pid:
+        rec = session.request_for(msg.protocol, msg.seq)
+        if rec is not None and genl_family is not None and rec.family != genl_family:
+            rec = None
+        if rec is not None and msg.seq == 0 and not _answers(session, msg, rec, genl_family):
+            rec = None
+    hint = msg.frame_hint
+    if (
+        rec is None
+        and hint is not None
+        and (genl_family is None or hint.family == genl_family)
+        and _answers(session, msg, hint, genl_family)
+    ):
+        rec = hint
     return rec
+
+
+def _answers(session: Session, msg: Message, rec: RequestRecord, genl_family: str | None) -> bool:
+    answer = msg.genl_cmd if genl_family is not None else msg.type
+    asked = rec.cmd if genl_family is not None else rec.type
+    return (
+        answer is not None
+        and asked is not None
+        and answer in session.registry.reply_types(msg.protocol, genl_family, asked)
+    )
 
 
 def _decode_genl_header(msg: Message, data: bytes, body: int, end: int, layout: Any) -> int:
