@@ -860,10 +860,11 @@ def _payload_patterns(name: str) -> tuple[str, ...] | None:
 
 
 def _payload_check(root: Any, t: TField, ours: tuple[str, ...]) -> str:
-    """'' when tshark's field lies inside a payload node of ours kept as bytes."""
+    """'' when tshark's field lies inside a payload node of ours kept as bytes
+    (a hook may add children that split it, as nl80211's elements are)."""
     for n in _path(root, t.pos):
         if n.abbrev in ours:
-            if n.children or not isinstance(n.value, (bytes, bytearray, memoryview)):
+            if not isinstance(n.value, (bytes, bytearray, memoryview)):
                 return f"our {n.abbrev} @{n.offset} is not kept as bytes"
             if t.pos + t.size > n.offset + n.length:
                 return f"ends after our {n.abbrev} @{n.offset} len {n.length}"
