@@ -213,7 +213,11 @@ def unknown_attr(
         bytes(buf[off + 4 : off + nla_len]),
         hexbytes,
     )
-    where = f"set '{cset.name}' of {cset.spec_name}" if cset is not None else "this message"
+    where = (
+        f"set '{cset.name}' of {cset.spec_name} (a kernel newer than the spec, or not described yet)"
+        if cset is not None and cset.spec_name
+        else "this message"
+    )
     if nla_type & NLA_F_NESTED and nla_len > 4:
         if depth >= ctx.max_depth:
             node.note(
