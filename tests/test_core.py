@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 
 import pytest
-from build import attr, frame, genlhdr, ifinfomsg, msg, nest, string, u32
+from nlbuild import attr, frame, genlhdr, ifinfomsg, msg, nest, string, u32
 
 from dissect.core.netlink import TO_KERNEL, TO_USER, Session
 from dissect.schema import Registry

@@ -7,9 +7,9 @@ import struct
 from pathlib import Path
 
 import pytest
+from nlbuild import attr, frame, genlhdr, msg
 
 import dissect
-from build import attr, frame, genlhdr, msg
 from dissect.core.netlink import Session
 from dissect.schema import Registry
 

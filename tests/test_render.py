@@ -6,7 +6,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from build import frame, ifinfomsg, msg, u32
+from nlbuild import frame, ifinfomsg, msg, u32
 
 import dissect
 from dissect.core.netlink import Session
