@@ -510,6 +510,7 @@ def decode_message(
     control = t if t < C.NLMSG_MIN_TYPE else None
     body = off + 16
     genl_family: str | None = None
+    rec: RequestRecord | None = None
     if control is not None:
         msg.type_name = C.CONTROL_TYPES.get(t, f"NLMSG_{t}")
         msg.family = C.protocol_name(msg.protocol).lower()
@@ -603,7 +604,6 @@ def decode_message(
             ),
         )
     else:
-        rec = _answered_request(session, msg, to_kernel, echo, genl_family)
         msg.request = rec
         msg.role = "reply" if rec is not None else "notification"
     if layout is None:

@@ -230,6 +230,7 @@ class Registry:
         self._fixed_ids: dict[int, str] = {}
         self._compilers: dict[tuple[int, str], Compiler] = {}
         self._layouts: dict[tuple[Any, ...], MessageLayout | None] = {}
+        self._reply_types: dict[tuple[int, str | None, int], frozenset[int]] = {}
 
     # -- loading -----------------------------------------------------------------
     def add(self, spec: Spec) -> bool:
@@ -258,6 +259,7 @@ class Registry:
                     fam.events.setdefault(v, (spec, op))
         self.specs.append(spec)
         self._layouts.clear()
+        self._reply_types.clear()
         return True
 
     def load_file(self, path: Path, origin: str) -> None:
@@ -315,8 +317,17 @@ class Registry:
                     return cset
         return None
 
-    def reply_types(self, protonum: int, genl_family: str | None, asked: int) -> set[int]:
+    def reply_types(self, protonum: int, genl_family: str | None, asked: int) -> frozenset[int]:
         """Message types (or genl commands) that answer request `asked`."""
+        key = (protonum, genl_family, asked)
+        hit = self._reply_types.get(key)
+        if hit is None:
+            hit = self._reply_types[key] = frozenset(
+                self._find_reply_types(protonum, genl_family, asked)
+            )
+        return hit
+
+    def _find_reply_types(self, protonum: int, genl_family: str | None, asked: int) -> set[int]:
         if genl_family is not None:
             spec = self._genl.get(genl_family)
             ops = [o for o in spec.operations if asked in o.requests] if spec is not None else []
