@@ -608,23 +608,32 @@ def decode_message(
         msg.role = "reply" if rec is not None else "notification"
     if layout is None:
         if body < end:
-            rest = Node(
-                "netlink.payload", "payload", body, end - body, data, data[body:end], hexbytes
-            )
-            if genl_family is not None:
+            if msg.protocol == C.NETLINK_GENERIC:
+                # Generic netlink bodies are attributes whatever the family:
+                # show them as such, each with its type number and bytes.
                 reason = (
-                    f"no decoder for command {msg.genl_cmd} of generic netlink family {genl_family}"
+                    f"no spec for generic netlink family {genl_family}"
+                    if genl_family is not None and session.registry.genl_spec(genl_family) is None
+                    else f"no decoder for command {msg.genl_cmd} of generic netlink family {genl_family}"
+                    if genl_family is not None
+                    else "family not named"
                 )
-                if session.registry.genl_spec(genl_family) is None:
-                    reason = f"no spec for generic netlink family {genl_family}"
-            elif msg.protocol != C.NETLINK_GENERIC:
+                attrs = Node("genl.attrs", "attributes", body, end - body, data)
+                attrs.display = "(not described)"
+                attrs.note(
+                    NOTE, UNDECODED, f"{reason}; attributes shown with their types and bytes"
+                )
+                walk_attrs(session.ctx(bo), data, body, end, None, attrs, 1)
+                node.add(attrs)
+            else:
+                rest = Node(
+                    "netlink.payload", "payload", body, end - body, data, data[body:end], hexbytes
+                )
                 reason = (
                     f"no decoder for message type {t} of NETLINK_{C.protocol_name(msg.protocol)}"
                 )
-            else:
-                reason = "family not known"
-            rest.note(NOTE, UNDECODED, f"{reason}; {end - body} bytes shown raw")
-            node.add(rest)
+                rest.note(NOTE, UNDECODED, f"{reason}; {end - body} bytes shown raw")
+                node.add(rest)
         return
     body = _decode_body(session, msg, layout, data, body, end, bo)
     if msg.genl_cmd is not None and layout.spec.name == "nlctrl" and not to_kernel:
