@@ -89,3 +89,33 @@ def bad_notes(msg) -> list[tuple[str, str]]:
         for n, note in msg.node.all_notes()
         if note.group in ("undecoded", "malformed")
     ]
+
+
+def named_and_clean(frames, families: set[str]) -> tuple[set[tuple[str, str]], int]:
+    """Assert every message of `families` has a command name, a layout and no
+    `undecoded`/`malformed` note; return the (family, name) pairs and the count."""
+    names: set[tuple[str, str]] = set()
+    count = 0
+    for f in frames:
+        for m in f.messages:
+            if m.family not in families:
+                continue
+            count += 1
+            names.add((m.family, m.type_name))
+            assert m.type_name and not re.search(r"cmd \d+$|^\d+$", m.type_name), (
+                f"frame {f.number}: unnamed {m.type_name!r}"
+            )
+            if m.type >= 16:
+                assert m.layout is not None, f"frame {f.number}: no layout for {m.type_name}"
+            bad = bad_notes(m)
+            assert not bad, f"frame {f.number} {m.type_name}: {bad}"
+    return names, count
+
+
+def assert_family_ids(frames, tsv: Path, families: set[str]) -> None:
+    """The family ids in the capture are the guest's (NAME.genl_families.tsv)."""
+    ids = genl_ids(tsv)
+    seen = genl_types_seen(frames, families)
+    assert set(seen) == families
+    for name, types in seen.items():
+        assert types == {ids[name]}, name

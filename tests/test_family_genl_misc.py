@@ -20,11 +20,10 @@ from pathlib import Path
 import pytest
 from cmdlog import (
     Command,
-    bad_notes,
+    assert_family_ids,
     find_command,
-    genl_ids,
-    genl_types_seen,
     messages_during,
+    named_and_clean,
     read_commands,
 )
 
@@ -78,30 +77,12 @@ def _ip(raw: bytes) -> str:
 
 def test_family_ids_match_the_guest(capture):
     frames, _ = capture
-    ids = genl_ids(TSV)
-    seen = genl_types_seen(frames, FAMILIES)
-    assert set(seen) == FAMILIES
-    for name, types in seen.items():
-        assert types == {ids[name]}, name
+    assert_family_ids(frames, TSV, FAMILIES)
 
 
 def test_every_message_named_and_clean(capture):
     frames, _ = capture
-    count = 0
-    names = set()
-    for f in frames:
-        for m in f.messages:
-            if m.family not in FAMILIES:
-                continue
-            count += 1
-            names.add((m.family, m.type_name))
-            assert m.type_name and not re.search(r"cmd \d+$|^\d+$", m.type_name), (
-                f"frame {f.number}: unnamed {m.type_name!r}"
-            )
-            if m.type >= 16:
-                assert m.layout is not None, f"frame {f.number}: no layout for {m.type_name}"
-            bad = bad_notes(m)
-            assert not bad, f"frame {f.number} {m.type_name}: {bad}"
+    names, count = named_and_clean(frames, FAMILIES)
     assert count > 60
     assert {
         ("mptcp_pm", "MPTCP_PM_CMD_SET_LIMITS"),
