@@ -19,7 +19,7 @@ import struct
 from ..capture.linktypes import linktype_name  # a pure table, no I/O
 from .constants import PROTOCOLS
 from .display import enum_fmt, hexbytes
-from .tree import ERROR, MALFORMED, NOTE, PROTOCOL, UNDECODED, WARN, Node
+from .tree import ERROR, MALFORMED, NOTE, PROTOCOL, UNDECODED, WARN, LazyNode, Node
 
 ARPHRD_NETLINK = 824
 LINKTYPES = {253: "NETLINK", 113: "LINUX_SLL", 276: "LINUX_SLL2"}
@@ -38,6 +38,7 @@ _SLL = struct.Struct(">HHH8sH")
 _SLL2 = struct.Struct(">HHIHBB8s")
 _pkt_fmt = enum_fmt(PKTTYPES)
 _proto_fmt = enum_fmt({k: f"NETLINK_{v}" for k, v in PROTOCOLS.items()})
+_PROTO_DISPLAY = {k: f"NETLINK_{v}" for k, v in PROTOCOLS.items()}
 _hatype_fmt = enum_fmt({ARPHRD_NETLINK: "NETLINK"})
 
 
@@ -68,15 +69,25 @@ def _decode_sll(linktype: int, data: bytes) -> tuple[Node, int | None, int]:
     if len(data) < 16:
         return _short(ab, name, data, 16)
     pkttype, hatype, halen, addr, proto = _SLL.unpack_from(data, 0)
+
+    def fields(h: Node) -> None:
+        h.children = [
+            Node(f"{ab}.pkttype", "packet type", 0, 2, data, pkttype, _pkt_fmt),
+            Node(f"{ab}.hatype", "ARPHRD type", 2, 2, data, hatype, _hatype_fmt),
+            Node(f"{ab}.halen", "address length", 4, 2, data, halen, None),
+            Node(f"{ab}.addr", "address", 6, 8, data, addr, hexbytes),
+            Node(f"{ab}.protocol", "netlink protocol", 14, 2, data, proto, _proto_fmt),
+        ]
+
+    if hatype == ARPHRD_NETLINK and proto in PROTOCOLS:
+        # the usual case: field nodes are made when somebody looks
+        lazy = LazyNode(ab, name, 0, 16, data, fields)
+        lazy._display = _PROTO_DISPLAY[proto]
+        return lazy, proto, 16
     h = Node(ab, name, 0, 16, data)
     h._display = f"NETLINK_{PROTOCOLS.get(proto, proto)}"
-    h.children = [
-        Node(f"{ab}.pkttype", "packet type", 0, 2, data, pkttype, _pkt_fmt),
-        Node(f"{ab}.hatype", "ARPHRD type", 2, 2, data, hatype, _hatype_fmt),
-        Node(f"{ab}.halen", "address length", 4, 2, data, halen, None),
-        Node(f"{ab}.addr", "address", 6, 8, data, addr, hexbytes),
-        Node(f"{ab}.protocol", "netlink protocol", 14, 2, data, proto, _proto_fmt),
-    ]
+    fields(h)
+    assert h.children is not None
     if hatype != ARPHRD_NETLINK:
         h.children[1].note(
             ERROR if linktype == 113 else WARN,

@@ -52,6 +52,7 @@ from .tree import (
     SEQUENCE,
     UNDECODED,
     WARN,
+    LazyNode,
     Node,
 )
 
@@ -462,16 +463,20 @@ def _header_nodes(
     type_fmt: Any,
     flag_fmt: Any,
 ) -> Node:
-    ln, ty, fl, seq, pid = vals
-    h = Node(f"{prefix}.hdr", "struct nlmsghdr", off, 16, data)
-    h.children = [
-        Node(f"{prefix}.len", "nlmsg_len", off, 4, data, ln, None),
-        Node(f"{prefix}.type", "nlmsg_type", off + 4, 2, data, ty, type_fmt),
-        Node(f"{prefix}.flags", "nlmsg_flags", off + 6, 2, data, fl, flag_fmt),
-        Node(f"{prefix}.seq", "nlmsg_seq", off + 8, 4, data, seq, None),
-        Node(f"{prefix}.pid", "nlmsg_pid", off + 12, 4, data, pid, None),
-    ]
-    return h
+    """struct nlmsghdr; its five field nodes are made on first access (the
+    values are already on the Message, which is what summaries read)."""
+
+    def fields(h: Node) -> None:
+        ln, ty, fl, seq, pid = vals
+        h.children = [
+            Node(f"{prefix}.len", "nlmsg_len", off, 4, data, ln, None),
+            Node(f"{prefix}.type", "nlmsg_type", off + 4, 2, data, ty, type_fmt),
+            Node(f"{prefix}.flags", "nlmsg_flags", off + 6, 2, data, fl, flag_fmt),
+            Node(f"{prefix}.seq", "nlmsg_seq", off + 8, 4, data, seq, None),
+            Node(f"{prefix}.pid", "nlmsg_pid", off + 12, 4, data, pid, None),
+        ]
+
+    return LazyNode(f"{prefix}.hdr", "struct nlmsghdr", off, 16, data, fields)
 
 
 _NAMED_FMTS: dict[str, Any] = {}
