@@ -49,8 +49,18 @@ def read_capture(
         session.genl_overrides.update(genl)
     if prescan:
         session.genl_names.update(prescan_genl(path, reg, byte_order))
+    yield from decode_capture(session, path)
+
+
+def decode_capture(
+    session: Session, path: str | os.PathLike[str], count: int | None = None
+) -> Iterator[Frame]:
+    """Decode a capture's frames (the first `count` only, if given) through
+    an existing session."""
     with open_capture(path) as reader:
         for raw in reader:
+            if count is not None and raw.number > count:
+                return
             f = session.decode(raw.data, raw.linktype, raw.number, raw.ts_ns, raw.orig_len)
             f.comment = raw.comment
             yield f

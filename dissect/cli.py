@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from typing import IO
 
 from . import __version__
-from .api import prescan_genl
-from .capture import CaptureError, TruncatedCaptureError, open_capture
+from .api import decode_capture, prescan_genl
+from .capture import CaptureError, TruncatedCaptureError
 from .core.netlink import Frame, Session
 from .render import text as tr
 from .render.json import JsonDocumentWriter, write_jsonl
@@ -120,16 +120,6 @@ def _parse_genl(items: list[str]) -> dict[int, str]:
     return out
 
 
-def _frames(path: str, session: Session, count: int | None) -> Iterator[Frame]:
-    with open_capture(path) as reader:
-        for raw in reader:
-            if count is not None and raw.number > count:
-                return
-            f = session.decode(raw.data, raw.linktype, raw.number, raw.ts_ns, raw.orig_len)
-            f.comment = raw.comment
-            yield f
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -179,7 +169,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         if not args.no_prescan and args.read_file != "-":
             session.genl_names.update(prescan_genl(args.read_file, registry, bo))
-        frames = _frames(args.read_file, session, args.count)
+        frames = decode_capture(session, args.read_file, args.count)
         if args.format == "jsonl":
             write_jsonl(frames, out)
         elif args.format == "json":
