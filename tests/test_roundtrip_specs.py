@@ -73,8 +73,13 @@ def test_spec_round_trip(path):
                 GENL_TEST_ID, flags, op.attribute_set, op.fixed_header, value, seq=seq, pid=pid
             )
         else:
+            # Where two operations share a message type and direction (a
+            # request set and a notification set under one RTM_NEWMDB), the
+            # registry decodes with the first; build what it decodes with.
+            lay = reg.raw_layout(proto, value, role == "request", "<", None, event=role == "event")
+            dec_op = lay.op if lay is not None else op
             built = builder.message(
-                value, flags, op.attribute_set, op.fixed_header, None, seq=seq, pid=pid
+                value, flags, dec_op.attribute_set, dec_op.fixed_header, None, seq=seq, pid=pid
             )
         frame = session.decode(netlink_pseudo_header(proto) + built.data)
         where = f"{op.name} {role} {value}"
