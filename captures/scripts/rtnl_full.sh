@@ -54,12 +54,14 @@ run ip route add 198.51.100.0/24 encap ip id 77 dst 192.0.2.9 ttl 10 dev rf0
 run ip -6 route show
 run ip route show dev rf0
 # nexthops: single, a plain group, a resilient group and its buckets
-run ip nexthop add id 11 via 192.0.2.2 dev rf0
-run ip nexthop add id 12 via 192.0.2.3 dev rf0
-run ip nexthop add id 13 via 2001:db8:f::2 dev rf0
+run ip addr add 198.18.0.1/24 dev rfd0
+run ip nexthop add id 11 via 198.18.0.2 dev rfd0
+run ip nexthop add id 12 via 198.18.0.3 dev rfd0
+run ip nexthop add id 13 via 2001:db8:e::2 dev rfd0
 run ip nexthop add id 20 group 11/12,3
 run ip nexthop add id 21 group 11/12 type resilient buckets 8 idle_timer 60
 run ip nexthop show
+run ip nexthop get id 21
 run ip nexthop bucket show id 21
 run ip nexthop bucket get id 21 index 0
 run ip route add 203.0.113.0/24 nhid 20
@@ -68,7 +70,7 @@ run ip nexthop del id 20
 run ip link add rbr0 type bridge vlan_filtering 1 mcast_snooping 1
 run ip link set rbr0 type bridge mcast_vlan_snooping 1
 run ip link add rp0 type veth peer name rp1
-run ip link add rvx0 type vxlan id 100 dstport 4789 local 192.0.2.1 external vnifilter
+run ip link add rvx0 type vxlan dstport 4789 local 192.0.2.1 external vnifilter
 run ip link set rp0 master rbr0
 run ip link set rvx0 master rbr0
 run ip link set rbr0 up
@@ -97,7 +99,8 @@ run bridge mdb show
 run bridge -d mdb show
 run bridge mdb del dev rbr0 port rp0 grp 239.1.1.1 permanent vid 10
 run bridge vni add dev rvx0 vni 3000
-run bridge vni add dev rvx0 vni 4000-4002 group 239.2.2.2
+run bridge vni add dev rvx0 vni 4000-4002
+run bridge vni add dev rvx0 vni 5000 group 198.51.100.7
 run bridge vni show
 run bridge -s vni show
 run bridge vni del dev rvx0 vni 4001

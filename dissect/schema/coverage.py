@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 
+from ..core.constants import NETLINK_ROUTE, RTM_TYPES
 from .registry import Registry
 from .spec import Spec, c_name
 
@@ -47,6 +48,34 @@ def _sets(spec: Spec) -> Iterator[str]:
         yield f"| {aset.name} | `{prefix}` | {len(aset.attrs)} | {', '.join(nested) or '-'} |"
 
 
+def _rtnetlink(reg: Registry) -> Iterator[str]:
+    """Every RTM_* message type of rtnetlink.h, by number, and what decodes it."""
+    specs = [s for s in reg.raw_specs(NETLINK_ROUTE) if s.origin == "builtin"]
+    yield "## rtnetlink message types"
+    yield ""
+    yield (
+        "Every `RTM_*` message type of `include/uapi/linux/rtnetlink.h` (Linux 6.18), "
+        "and the spec, operation and attribute set that decode it as a request, "
+        "a reply and a notification (the first operation listed for a role wins)."
+    )
+    yield ""
+    yield "| number | message type | spec | request | reply | event |"
+    yield "|---|---|---|---|---|---|"
+    for num, name in sorted(RTM_TYPES.items()):
+
+        def role(attr: str) -> tuple[str, str]:
+            for spec in specs:
+                for op in spec.operations:
+                    if num in getattr(op, attr):
+                        return spec.name, f"`{op.name}` ({op.attribute_set or 'no attributes'})"
+            return "", "-"
+
+        found = [role(a) for a in ("requests", "replies", "events")]
+        owners = sorted({s for s, _ in found if s})
+        spec_col = ", ".join(f"[{s}](#{s})" for s in owners) or "**not decoded**"
+        yield f"| {num} | `{name}` | {spec_col} | " + " | ".join(d for _, d in found) + " |"
+
+
 def coverage(reg: Registry) -> Iterator[str]:
     yield "# Coverage of the shipped family specs"
     yield ""
@@ -67,6 +96,8 @@ def coverage(reg: Registry) -> Iterator[str]:
             f"| [{s.name}](#{s.name}) | {s.protocol} | {num} | {len(s.operations)} | {len(s.attr_sets)} | {n_attrs} "
             f"| {n_fmts} | {len(s.structs)} | {len(s.enums)} |"
         )
+    yield ""
+    yield from _rtnetlink(reg)
     for s in specs:
         yield ""
         yield f"## {s.name}"

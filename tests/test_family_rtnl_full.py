@@ -1,0 +1,278 @@
+"""The rtnetlink message types beyond links, addresses and routes, against a
+real capture (captures/rtnl_full.pcap, recorded with the nlmon VM from
+captures/scripts/rtnl_full.sh): namespace ids, address labels, neighbour
+tables, multicast addresses, encapsulated routes, nexthop groups and
+buckets, the bridge mdb, VLAN database and VNI filter, link statistics and
+alternative names.
+
+Every message must be named and decode without `undecoded` or `malformed`
+notes (bar the two iproute2 request quirks in `KNOWN_REQUEST_NOTES`), and
+the decoded values must agree with what the tools printed
+(captures/rtnl_full.commands.log), matched to their command by the log's
+timestamps.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+from pathlib import Path
+
+import pytest
+from cmdlog import Command, bad_notes, find_command, messages_during, read_commands
+
+import dissect
+from dissect.core.constants import RTM_TYPES
+from dissect.core.netlink import TO_KERNEL
+
+CAPTURES = Path(__file__).resolve().parents[1] / "captures"
+PCAP = CAPTURES / "rtnl_full.pcap"
+LOG = CAPTURES / "rtnl_full.commands.log"
+
+pytestmark = pytest.mark.skipif(not PCAP.exists(), reason="captures/rtnl_full.pcap not present")
+
+# What iproute2 6.1 itself sends wrong, in requests only: u8/u16 attributes
+# of `ip route add ... encap` with stray bytes in their padding, and
+# `ip link set ... type bridge_slave` naming the port kind in IFLA_INFO_KIND
+# ("bridge_slave") instead of IFLA_INFO_SLAVE_KIND, so IFLA_INFO_SLAVE_DATA
+# has no selector.
+KNOWN_REQUEST_NOTES = {
+    ("rtnl.route.encap_type", "non-zero padding after the attribute"),
+    ("rtnl.route.encap.ip6.hoplimit", "non-zero padding after the attribute"),
+    ("rtnl.route.encap.ip.ttl", "non-zero padding after the attribute"),
+    (
+        "rtnl.link.linkinfo.slave_data",
+        "IFLA_INFO_SLAVE_DATA not decoded: its selector 'slave-kind' is not in the message",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def capture():
+    return list(dissect.read_capture(PCAP)), read_commands(LOG)
+
+
+def _during(frames, cmd: Command, family: str, type_name: str) -> list:
+    return [m for m in messages_during(frames, cmd, family, type_name) if m.direction != TO_KERNEL]
+
+
+def _values(msgs, abbrev: str) -> list:
+    return [n.value for m in msgs for n in m.node.walk() if n.abbrev == abbrev]
+
+
+def test_every_message_named_and_clean(capture) -> None:
+    frames, _ = capture
+    seen = set()
+    for f in frames:
+        for m in f.messages:
+            seen.add(m.type_name)
+            assert not re.fullmatch(r"(RTM_)?\d+|.*type \d+", m.type_name), m.type_name
+            if m.type >= 16:
+                assert m.layout is not None, f"frame {f.number}: {m.type_name}"
+            for abbrev, text in bad_notes(m):
+                assert m.direction == TO_KERNEL and (abbrev, text) in KNOWN_REQUEST_NOTES, (
+                    f"frame {f.number} {m.type_name}: {abbrev}: {text}"
+                )
+    assert all(t in RTM_TYPES.values() or t.startswith("NLMSG_") for t in seen)
+    wanted = {
+        "RTM_NEWNSID", "RTM_GETNSID", "RTM_DELNSID", "RTM_NEWADDRLABEL", "RTM_GETADDRLABEL",
+        "RTM_DELADDRLABEL", "RTM_NEWNEIGHTBL", "RTM_GETNEIGHTBL", "RTM_SETNEIGHTBL",
+        "RTM_NEWNEXTHOP", "RTM_NEWNEXTHOPBUCKET", "RTM_GETNEXTHOPBUCKET", "RTM_NEWMDB",
+        "RTM_GETMDB", "RTM_DELMDB", "RTM_NEWVLAN", "RTM_GETVLAN", "RTM_NEWTUNNEL",
+        "RTM_GETTUNNEL", "RTM_NEWSTATS", "RTM_GETSTATS", "RTM_NEWLINKPROP", "RTM_DELLINKPROP",
+        "RTM_GETDCB", "RTM_NEWNETCONF",
+    }  # fmt: skip
+    assert wanted <= seen, sorted(wanted - seen)
+
+
+def test_nsids_agree_with_list_id(capture) -> None:
+    frames, cmds = capture
+    for nth in (0, 1):
+        cmd = find_command(cmds, "ip netns list-id", nth)
+        printed = {int(x) for x in re.findall(r"^nsid (\d+)", "\n".join(cmd.output), re.M)}
+        decoded = set(_values(_during(frames, cmd, "rt-nsid", "RTM_NEWNSID"), "rtnl.nsid.nsid"))
+        assert printed and decoded == printed
+
+
+def test_nsid_set_request(capture) -> None:
+    frames, cmds = capture
+    cmd = find_command(cmds, "ip netns set nsa 7")
+    reqs = [
+        m
+        for m in messages_during(frames, cmd, "rt-nsid", "RTM_NEWNSID")
+        if m.direction == TO_KERNEL
+    ]
+    assert _values(reqs, "rtnl.nsid.nsid") == [7]
+
+
+def test_addrlabels_agree(capture) -> None:
+    frames, cmds = capture
+    cmd = find_command(cmds, "ip addrlabel list")
+    printed = {
+        (ipaddress.ip_network(p), int(label))
+        for p, label in re.findall(r"prefix (\S+) label (\d+)", "\n".join(cmd.output))
+    }
+    decoded = set()
+    for m in _during(frames, cmd, "rt-addr", "RTM_NEWADDRLABEL"):
+        addr = ipaddress.ip_address(bytes(m.node.find("rtnl.addrlabel.address").value))
+        plen = m.node.find("rtnl.ifaddrlblmsg.ifal_prefixlen").value
+        label = m.node.find("rtnl.addrlabel.label").value
+        decoded.add((ipaddress.ip_network(f"{addr}/{plen}"), label))
+    assert (ipaddress.ip_network("2001:db8:f::/48"), 42) in printed
+    assert decoded == printed
+
+
+def test_altname_and_mtu(capture) -> None:
+    frames, cmds = capture
+    cmd = find_command(cmds, "ip link show rfd0")
+    out = "\n".join(cmd.output)
+    mtu = int(re.search(r"mtu (\d+)", out).group(1))
+    alt = re.search(r"altname (\S+)", out).group(1)
+    msgs = _during(frames, cmd, "rt-link", "RTM_NEWLINK")
+    assert set(_values(msgs, "rtnl.link.ifname")) == {"rfd0"}
+    assert set(_values(msgs, "rtnl.link.mtu")) == {mtu}
+    assert alt in _values(msgs, "rtnl.link.prop_list.alt_ifname")
+    add = find_command(cmds, "ip link property add dev rfd0 altname rf-dummy-long-name")
+    req = [m for m in messages_during(frames, add, "rt-link", "RTM_NEWLINKPROP")]
+    assert _values(req, "rtnl.link.prop_list.alt_ifname") == [alt]
+
+
+def test_ntable_agrees(capture) -> None:
+    frames, cmds = capture
+    cmd = find_command(cmds, "ip ntable show name arp_cache dev rf0")
+    out = "\n".join(cmd.output)
+    printed = {
+        k: int(v)
+        for k, v in re.findall(
+            r"\b(queue|locktime|app_probes|ucast_probes|mcast_probes|proxy_queue) (\d+)", out
+        )
+    }
+    msgs = [
+        m
+        for m in _during(frames, cmd, "rt-neigh", "RTM_NEWNEIGHTBL")
+        if _values([m], "rtnl.neightbl.name") == ["arp_cache"]
+        and _values([m], "rtnl.neightbl.parms.ifindex")
+    ]
+    assert msgs
+    got = {
+        "queue": "queue_len", "locktime": "locktime", "app_probes": "app_probes",
+        "ucast_probes": "ucast_probes", "mcast_probes": "mcast_probes", "proxy_queue": "proxy_qlen",
+    }  # fmt: skip
+    for key, field in got.items():
+        vals = _values(msgs, f"rtnl.neightbl.parms.{field}")
+        # iproute2 prints locktime in centiseconds... as given to `change`; the kernel keeps ms
+        want = printed[key] * (10 if key == "locktime" else 1)
+        assert want in vals or printed[key] in vals, (key, printed[key], vals)
+    assert printed["queue"] == 8 and printed["locktime"] == 20
+
+
+def test_buckets_agree(capture) -> None:
+    frames, cmds = capture
+    cmd = find_command(cmds, "ip nexthop bucket show id 21")
+    printed = {
+        int(i): int(n) for i, n in re.findall(r"index (\d+) .*nhid (\d+)", "\n".join(cmd.output))
+    }
+    decoded = {}
+    for m in _during(frames, cmd, "rt-nexthop", "RTM_NEWNEXTHOPBUCKET"):
+        idx = _values([m], "rtnl.nexthop.res_bucket.index")
+        nhid = _values([m], "rtnl.nexthop.res_bucket.nh_id")
+        decoded[idx[0]] = nhid[0]
+    assert len(printed) == 8 and decoded == printed
+
+
+def _mdb_group(raw: bytes, proto: int) -> str:
+    if proto == 0x0800:
+        return socket.inet_ntop(socket.AF_INET, raw[:4])
+    if proto == 0x86DD:
+        return socket.inet_ntop(socket.AF_INET6, raw[:16])
+    return raw[:6].hex(":")
+
+
+def test_mdb_agrees(capture) -> None:
+    frames, cmds = capture
+    cmd = find_command(cmds, "bridge mdb show")
+    printed = set(
+        re.findall(r"port (\S+) grp (\S+) (temp|permanent) vid (\d+)", "\n".join(cmd.output))
+    )
+    names = {}
+    for m in _during(frames, find_command(cmds, "ip -s -d link show"), "rt-link", "RTM_NEWLINK"):
+        names[m.node.find("rtnl.ifinfomsg.ifi_index").value] = m.node.find("rtnl.link.ifname").value
+    decoded = set()
+    for m in _during(frames, cmd, "rt-mdb", "RTM_GETMDB"):
+        for n in m.node.walk():
+            if n.abbrev != "rtnl.mdb.mdb.entry.info":
+                continue
+            e = {
+                c.abbrev.rsplit(".", 1)[-1]: c.value
+                for c in n.find("rtnl.mdb.mdb.entry.info.br_mdb_entry").children
+            }
+            state = "permanent" if e["state"] == 1 else "temp"
+            decoded.add(
+                (names[e["ifindex"]], _mdb_group(e["addr"], e["proto"]), state, str(e["vid"]))
+            )
+    assert ("rp0", "239.1.1.1", "permanent", "10") in printed
+    assert decoded == printed
+
+
+def test_vlan_global_agrees(capture) -> None:
+    frames, cmds = capture
+    cmd = find_command(cmds, "bridge vlan global show")
+    out = "\n".join(cmd.output)
+    printed = re.findall(r"^\s*(?:rbr0)?\s+(\d+)(?:-(\d+))?\s*$", out, re.M)
+    intervals = re.findall(r"mcast_query_interval (\d+)", out)
+    msgs = _during(frames, cmd, "rt-vlan", "RTM_NEWVLAN")
+    ids = _values(msgs, "rtnl.vlan.global_options.id")
+    ranges = _values(msgs, "rtnl.vlan.global_options.range")
+    assert [int(a) for a, _ in printed] == ids
+    assert [int(b) for _, b in printed if b] == ranges
+    assert [int(x) for x in intervals] == _values(
+        msgs, "rtnl.vlan.global_options.mcast_query_intvl"
+    )
+    assert "9000" in intervals
+
+
+def test_vni_agrees(capture) -> None:
+    frames, cmds = capture
+    cmd = find_command(cmds, "bridge vni show")
+    printed = re.findall(r"^\S*\s+(\d+)(?:-(\d+))?\s*$", "\n".join(cmd.output[1:]), re.M)
+    msgs = _during(frames, cmd, "rt-tunnel", "RTM_NEWTUNNEL")
+    assert [int(a) for a, _ in printed] == _values(msgs, "rtnl.tunnel.entry.start")
+    assert [int(b) for _, b in printed if b] == _values(msgs, "rtnl.tunnel.entry.end")
+
+
+def test_encap_routes_agree(capture) -> None:
+    frames, cmds = capture
+    cmd = find_command(cmds, "ip -6 route show")
+    out = "\n".join(cmd.output)
+    printed = {ipaddress.ip_network(p) for p in re.findall(r"^(\S+/\d+)\s+encap", out, re.M)}
+    decoded = set()
+    for m in _during(frames, cmd, "rt-route", "RTM_NEWROUTE"):
+        if m.node.find("rtnl.route.encap_type") is None:
+            continue
+        dst = ipaddress.ip_address(bytes(m.node.find("rtnl.route.dst").value))
+        plen = m.node.find("rtnl.rtmsg.rtm_dst_len").value
+        decoded.add(ipaddress.ip_network(f"{dst}/{plen}"))
+    assert len(printed) >= 3 and decoded == printed
+    segs = re.search(r"2001:db8:100::/64 .*segs \d+ \[ ([^\]]+) \]", out).group(1).split()
+    # SEG6_IPTUNNEL_SRH is shown as bytes (struct seg6_iptunnel_encap with
+    # its variable segment list is not described by the spec yet): the
+    # printed segments must be in them, last segment first.
+    srh = [
+        bytes(n.value)
+        for m in _during(frames, cmd, "rt-route", "RTM_NEWROUTE")
+        for n in m.node.walk()
+        if n.abbrev.endswith("seg6.srh")
+    ]
+    packed = b"".join(ipaddress.ip_address(x).packed for x in reversed(segs))
+    assert any(packed in b for b in srh)
+
+
+def test_summaries(capture) -> None:
+    frames, cmds = capture
+    cmd = find_command(cmds, "ip netns list-id")
+    infos = [m.info for m in _during(frames, cmd, "rt-nsid", "RTM_NEWNSID")]
+    assert "nsid 7" in infos
+    cmd = find_command(cmds, "bridge vni show")
+    infos = [m.info for m in _during(frames, cmd, "rt-tunnel", "RTM_NEWTUNNEL")]
+    assert any(i.endswith("vni 3000") for i in infos), infos
