@@ -61,16 +61,16 @@ def _rtnetlink(reg: Registry) -> Iterator[str]:
     yield ""
     yield "| number | message type | spec | request | reply | event |"
     yield "|---|---|---|---|---|---|"
+
+    def role(num: int, attr: str) -> tuple[str, str]:
+        for spec in specs:
+            for op in spec.operations:
+                if num in getattr(op, attr):
+                    return spec.name, f"`{op.name}` ({op.attribute_set or 'no attributes'})"
+        return "", "-"
+
     for num, name in sorted(RTM_TYPES.items()):
-
-        def role(attr: str) -> tuple[str, str]:
-            for spec in specs:
-                for op in spec.operations:
-                    if num in getattr(op, attr):
-                        return spec.name, f"`{op.name}` ({op.attribute_set or 'no attributes'})"
-            return "", "-"
-
-        found = [role(a) for a in ("requests", "replies", "events")]
+        found = [role(num, a) for a in ("requests", "replies", "events")]
         owners = sorted({s for s, _ in found if s})
         spec_col = ", ".join(f"[{s}](#{s})" for s in owners) or "**not decoded**"
         yield f"| {num} | `{name}` | {spec_col} | " + " | ".join(d for _, d in found) + " |"
