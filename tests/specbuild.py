@@ -76,7 +76,9 @@ class MessageBuilder:
         for a in aset.attrs.values():
             if a.type == "sub-message":
                 fmts = self.spec.sub_messages.get(a.get("sub-message") or "", {})
-                sel = aset.by_name.get(a.get("selector") or "")
+                sel_spec = a.get("selector")
+                sel_name = sel_spec[0] if isinstance(sel_spec, list) and sel_spec else sel_spec
+                sel = aset.by_name.get(sel_name or "")
                 keys = [k for k in fmts if k != "*"]
                 if sel is not None and keys:
                     selectors[sel.name] = (a, keys[self._next() % len(keys)])
@@ -170,6 +172,8 @@ class MessageBuilder:
             payload = items
         elif t == "sub-message":
             sel = a.get("selector")
+            if isinstance(sel, list) and sel:
+                sel = sel[0]
             chosen = next((k for s, (attr, k) in selectors.items() if attr is a and s == sel), None)
             fmts = self.spec.sub_messages.get(a.get("sub-message") or "", {})
             if chosen is None or chosen not in fmts or depth >= self.max_depth:

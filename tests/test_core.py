@@ -305,3 +305,37 @@ def test_every_byte_is_covered(session):
         if not any(n.offset <= i < n.end for n in f.root.walk() if n is not f.root)
     ]
     assert not holes
+
+
+# IFLA_LINKINFO: KIND 1, SLAVE_KIND 4, SLAVE_DATA 5; IFLA_BRPORT_COST 3
+_BRPORT_COST = u32(3, 77)
+
+
+@pytest.mark.parametrize(
+    "linkinfo, chosen",
+    [
+        # iproute2's `type bridge_slave`: no SLAVE_KIND, the second selector picks
+        ((string(1, "bridge_slave"), nest(5, _BRPORT_COST)), "bridge_slave"),
+        # the kernel's order: SLAVE_KIND before SLAVE_DATA, the first selector wins
+        ((string(1, "veth"), string(4, "bridge"), nest(5, _BRPORT_COST)), "bridge"),
+        # SLAVE_KIND after SLAVE_DATA: decoded again once it is seen
+        ((string(1, "veth"), nest(5, _BRPORT_COST), string(4, "bridge")), "bridge"),
+    ],
+)
+def test_sub_message_selector_list(linkinfo, chosen):
+    body = ifinfomsg(index=3) + nest(18, *linkinfo)
+    f = Session(Registry.default(), "little").decode(frame(0, msg(16, 0x5, body)))
+    node = f.messages[0].node.find("rtnl.link.linkinfo.slave_data")
+    assert node.display == f"({chosen})"
+    cost = [n for n in node.walk() if n.abbrev.endswith(".cost")]
+    assert [n.value for n in cost] == [77]
+    assert not [n for n, note in f.root.all_notes() if note.group in ("malformed", "undecoded")]
+
+
+def test_sub_message_selector_list_none_present():
+    body = ifinfomsg(index=3) + nest(18, nest(5, _BRPORT_COST))
+    f = Session(Registry.default(), "little").decode(frame(0, msg(16, 0x5, body)))
+    node = f.messages[0].node.find("rtnl.link.linkinfo.slave_data")
+    assert [note.text for note in node.notes] == [
+        "IFLA_INFO_SLAVE_DATA not decoded: its selector 'slave-kind' or 'kind' is not in the message"
+    ]

@@ -6,7 +6,7 @@ buckets, the bridge mdb, VLAN database and VNI filter, link statistics and
 alternative names.
 
 Every message must be named and decode without `undecoded` or `malformed`
-notes (bar the two iproute2 request quirks in `KNOWN_REQUEST_NOTES`), and
+notes (bar iproute2's stray padding bytes, `KNOWN_REQUEST_NOTES`), and
 the decoded values must agree with what the tools printed
 (captures/rtnl_full.commands.log), matched to their command by the log's
 timestamps.
@@ -33,18 +33,11 @@ LOG = CAPTURES / "rtnl_full.commands.log"
 pytestmark = pytest.mark.skipif(not PCAP.exists(), reason="captures/rtnl_full.pcap not present")
 
 # What iproute2 6.1 itself sends wrong, in requests only: u8/u16 attributes
-# of `ip route add ... encap` with stray bytes in their padding, and
-# `ip link set ... type bridge_slave` naming the port kind in IFLA_INFO_KIND
-# ("bridge_slave") instead of IFLA_INFO_SLAVE_KIND, so IFLA_INFO_SLAVE_DATA
-# has no selector.
+# of `ip route add ... encap` with stray bytes in their padding.
 KNOWN_REQUEST_NOTES = {
     ("rtnl.route.encap_type", "non-zero padding after the attribute"),
     ("rtnl.route.encap.ip6.hoplimit", "non-zero padding after the attribute"),
     ("rtnl.route.encap.ip.ttl", "non-zero padding after the attribute"),
-    (
-        "rtnl.link.linkinfo.slave_data",
-        "IFLA_INFO_SLAVE_DATA not decoded: its selector 'slave-kind' is not in the message",
-    ),
 }
 
 

@@ -156,17 +156,7 @@ def test_genl_ids_agree_with_the_capturing_kernel(decoded):
 TC_TYPES = set(range(36, 51)) | {100, 101, 102}
 
 
-# iproute2 6.1's `ip link set DEV type bridge_slave ...` names the port kind
-# in IFLA_INFO_KIND ("bridge_slave") and sends no IFLA_INFO_SLAVE_KIND, so
-# its IFLA_INFO_SLAVE_DATA has no selector (rtnl_full.pcap).
-UNDECODED_OK = {
-    "IFLA_INFO_SLAVE_DATA not decoded: its selector 'slave-kind' is not in the message",
-}
-
-
 def _unexpected(msg, group: str, text: str) -> bool:
-    if group == "undecoded" and text in UNDECODED_OK:
-        return False
     if group == "malformed":
         return text not in MALFORMED_OK
     if group == "undecoded":

@@ -318,7 +318,7 @@ def walk_attrs(
             if role and siblings is not None:
                 if role == ROLE_SELECTOR:
                     siblings[dec.spec_name] = dec.selector_key(node.value)
-                elif dec.selector not in siblings:  # type: ignore[attr-defined]
+                elif dec.selectors[0] not in siblings:  # type: ignore[attr-defined]
                     if deferred is None:
                         deferred = []
                     deferred.append((len(children), dec, off, nla_len, nla_type))
@@ -341,7 +341,7 @@ def walk_attrs(
             off += nla_len
     if deferred:
         for i, dec, aoff, alen, atype in deferred:
-            if siblings and dec.selector in siblings:  # type: ignore[attr-defined]
+            if siblings and not siblings.keys().isdisjoint(dec.selectors):  # type: ignore[attr-defined]
                 children[i] = dec.decode(ctx, buf, aoff, alen, atype, depth, siblings)
 
 
@@ -1067,19 +1067,20 @@ class NestTypeValueAttr(AttrDecoder):
 class SubMessageAttr(AttrDecoder):
     """Payload whose layout is chosen by a sibling (IFLA_INFO_DATA by IFLA_INFO_KIND)."""
 
-    __slots__ = ("selector", "formats", "resolve")
+    __slots__ = ("selectors", "formats", "resolve")
 
     def __init__(
         self,
         abbrev: str,
         name: str,
         spec_name: str,
-        selector: str,
+        selectors: tuple[str, ...],
         formats: set[str],
         resolve: Callable[[str], tuple[StructLayout | None, CompiledAttrSet | None]],
     ) -> None:
         super().__init__(abbrev, name, spec_name, None)
-        self.selector = selector
+        # sibling names, in order of preference: the first one present selects
+        self.selectors = selectors
         self.formats = formats
         self.resolve = resolve
 
@@ -1094,14 +1095,21 @@ class SubMessageAttr(AttrDecoder):
         siblings: dict[str, Any] | None,
     ) -> Node:
         node = Node(self.abbrev, self.name, off, nla_len, buf)
-        key = siblings.get(self.selector) if siblings is not None else None
+        key = None
+        selector = self.selectors[0]
+        if siblings is not None:
+            for selector in self.selectors:
+                key = siblings.get(selector)
+                if key is not None:
+                    break
         if key is None:
             node.value = bytes(buf[off + 4 : off + nla_len])
             node.fmt = hexbytes
+            names = " or ".join(f"'{s}'" for s in self.selectors)
             node.note(
                 NOTE,
                 UNDECODED,
-                f"{self.name} not decoded: its selector '{self.selector}' is not in the message",
+                f"{self.name} not decoded: its selector {names} is not in the message",
             )
             return node
         if key not in self.formats and "*" in self.formats:
@@ -1112,7 +1120,7 @@ class SubMessageAttr(AttrDecoder):
             node.note(
                 NOTE,
                 UNDECODED,
-                f"{self.name} for '{self.selector}' = {key!r} is not known to the schema; {nla_len - 4} bytes shown raw",
+                f"{self.name} for '{selector}' = {key!r} is not known to the schema; {nla_len - 4} bytes shown raw",
             )
             return node
         header, cset = self.resolve(key)

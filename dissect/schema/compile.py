@@ -65,6 +65,16 @@ _HINT_LENGTHS = {"ipv4": (4,), "ipv6": (16,), "ipv4-or-ipv6": (4, 16), "uuid": (
 _HOOK_MODULES: dict[Path, Any] = {}
 
 
+def selector_names(sel: Any) -> tuple[str, ...]:
+    """A sub-message ``selector``: one sibling name, or (nlshark) a list of
+    names of which the first one present in the message selects."""
+    if isinstance(sel, str):
+        return (sel,)
+    if isinstance(sel, list) and sel and all(isinstance(x, str) for x in sel):
+        return tuple(sel)
+    return ()
+
+
 def load_hook(spec_source: str, hook_name: str) -> tuple[Hook | None, str | None]:
     """``module.function`` from ``module.py`` beside the spec file."""
     module_name, _, func = hook_name.rpartition(".")
@@ -205,8 +215,8 @@ class Compiler:
                 continue
             cset.by_type[value] = dec
             cset.by_name[a.name] = dec
-            if a.type == "sub-message" and isinstance(a.get("selector"), str):
-                selectors.add(a.get("selector"))
+            if a.type == "sub-message":
+                selectors.update(selector_names(a.get("selector")))
         cset.selectors = frozenset(selectors)
         if selectors:
             for dec in cset.by_type.values():
@@ -404,8 +414,8 @@ class Compiler:
     def _sub_message(self, a: AttrSpec, ab: str, cname: str) -> AttrDecoder:
         smname = a.get("sub-message")
         formats = self.spec.sub_messages.get(smname or "", {})
-        selector = a.get("selector")
-        if not isinstance(selector, str) or not formats:
+        selector = selector_names(a.get("selector"))
+        if not selector or not formats:
             return BinaryAttr(ab, cname, a.name, disp.hexbytes)
         cache: dict[str, tuple[StructLayout | None, CompiledAttrSet | None]] = {}
 
