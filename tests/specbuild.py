@@ -48,11 +48,16 @@ class MessageBuilder:
     ) -> bytes:
         sdef = self.spec.structs[name]
         out = b""
+        trailer = b""
+        if sdef.trailer is not None:
+            trailer = bytes((i * 5 + 3) & 0xFF for i in range(8))
         for m in sdef.members:
             ab = f"{prefix}.{field_name(m.name)}"
             if m.type in FMT:
                 bo = ">" if m.byte_order == "big-endian" else "<"
                 v = _int_sample(m.type, self._next())
+                if sdef.trailer is not None and m.name == sdef.trailer[1]:
+                    v = len(trailer)
                 raw = struct.pack(bo + FMT[m.type], v)
                 if expect is not None:
                     expect.append((base + len(out), ab, struct.unpack(bo + FMT[m.type], raw)[0]))
@@ -65,6 +70,12 @@ class MessageBuilder:
                 out += self.struct_bytes(m.struct, ab, base + len(out), None)
             else:
                 out += bytes((i * 7 + 1) & 0xFF for i in range(m.len or 0))
+        if sdef.trailer is not None:
+            # the trailer follows the struct padded to 4 bytes
+            out += b"\0" * ((4 - len(out) % 4) % 4)
+            if expect is not None:
+                expect.append((base + len(out), f"{prefix}.{field_name(sdef.trailer[0])}", trailer))
+            out += trailer
         return out
 
     # -- attributes --------------------------------------------------------------

@@ -339,3 +339,30 @@ def test_sub_message_selector_list_none_present():
     assert [note.text for note in node.notes] == [
         "IFLA_INFO_SLAVE_DATA not decoded: its selector 'slave-kind' or 'kind' is not in the message"
     ]
+
+
+def _nduseropt(opts_len: int, opts: bytes, tail: bytes = b"") -> bytes:
+    # struct nduseroptmsg (linux/rtnetlink.h): AF_INET6, opts_len, ifindex 4, RA (134)
+    hdr = struct.pack("<BxHiBBHI", 10, opts_len, 4, 134, 0, 0, 0)
+    return frame(0, msg(68, 0, hdr + opts + tail, seq=0))
+
+
+def test_struct_trailer_counted_by_a_member():
+    # an RDNSS option (type 25, 3 x 8 bytes), then NDUSEROPT_SRCADDR
+    opts = bytes([25, 3, 0, 0, 0, 0, 0x0E, 0x10]) + bytes(range(16))
+    src = bytes.fromhex("fe800000000000000000000000000001")
+    f = Session(Registry.default(), "little").decode(_nduseropt(len(opts), opts, attr(1, src)))
+    m = f.messages[0]
+    assert m.type_name == "RTM_NEWNDUSEROPT"
+    assert m.node.find("rtnl.nduseroptmsg.options").value == opts
+    assert m.node.find("rtnl.nduseropt.srcaddr").display == "fe80::1"
+    assert not list(f.root.all_notes())
+
+
+def test_struct_trailer_longer_than_the_message():
+    f = Session(Registry.default(), "little").decode(_nduseropt(64, bytes(8)))
+    node = f.messages[0].node.find("rtnl.nduseroptmsg.options")
+    assert node.value == bytes(8)
+    assert [n.text for n in node.notes] == [
+        "nduseropt_opts_len is 64 but only 8 bytes follow the header"
+    ]

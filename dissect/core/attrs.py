@@ -78,7 +78,17 @@ class StructMember:
 class StructLayout:
     """A C struct: members at fixed offsets, decoded into child nodes."""
 
-    __slots__ = ("name", "abbrev", "size", "members", "whole", "int_members", "title", "keys")
+    __slots__ = (
+        "name",
+        "abbrev",
+        "size",
+        "members",
+        "whole",
+        "int_members",
+        "title",
+        "keys",
+        "trailer",
+    )
 
     def __init__(self, name: str, abbrev: str, members: list[StructMember]) -> None:
         self.name = name
@@ -88,6 +98,9 @@ class StructLayout:
         # member names as the spec writes them, for selectors (ifi-family)
         self.keys = frozenset(m.name.replace("_", "-") for m in members)
         self.size = max((m.offset + m.size for m in members), default=0)
+        # (abbrev, name, length member name): bytes after the struct, as many
+        # as that member says (struct nduseroptmsg's ND options)
+        self.trailer: tuple[str, str, str] | None = None
         # Fast path: one unpack for a struct made only of same-order integers.
         self.whole: struct.Struct | None = None
         self.int_members: list[StructMember] = []
@@ -897,6 +910,8 @@ def decode_struct_and_attrs(
                     short = getattr(m.fmt, "short", None)
                     known[key] = short(m.value) if short is not None else str(m.value)
         start += min((header.size + 3) & ~3, end - start)
+        if header.trailer is not None:
+            start = _decode_trailer(header, hn, buf, start, end, parent)
     if cset is not None:
         walk_attrs(ctx, buf, start, end, cset, parent, depth, known)
     elif start < end:
@@ -915,6 +930,26 @@ def decode_struct_and_attrs(
             f"{end - start} bytes after the fixed header not described by the schema",
         )
         parent.add(rest)
+
+
+def _decode_trailer(
+    header: StructLayout, hn: Node, buf: bytes, start: int, end: int, parent: Node
+) -> int:
+    """The bytes a header member counts, right after the header (padded to
+    4 bytes); returns where the attributes start."""
+    assert header.trailer is not None
+    abbrev, name, length = header.trailer
+    count = next((m.value for m in hn.children or () if m.name == length), None)
+    if not isinstance(count, int) or count <= 0:
+        return start
+    avail = end - start
+    node = Node(
+        abbrev, name, start, min(count, avail), buf, bytes(buf[start : start + count]), hexbytes
+    )
+    if count > avail:
+        node.note(ERROR, MALFORMED, f"{length} is {count} but only {avail} bytes follow the header")
+    parent.add(node)
+    return start + min((count + 3) & ~3, avail)
 
 
 class _AnyKey(dict):  # type: ignore[type-arg]

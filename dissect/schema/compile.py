@@ -189,6 +189,9 @@ class Compiler:
                     members.append(StructMember(mab, mname, off, size, "bytes", None, fmt))
                 off += size
         lay = StructLayout(sdisplay, ab, members)
+        if sdef.trailer is not None:
+            tname, length = sdef.trailer
+            lay.trailer = (f"{ab}.{field_name(tname)}", field_name(tname), field_name(length))
         self._structs[key] = lay
         return lay
 

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterator
 
 from ..core.constants import NETLINK_ROUTE, RTM_TYPES
+from .compile import selector_names
 from .registry import Registry
 from .spec import Spec, c_name
 
@@ -39,7 +40,7 @@ def _sets(spec: Spec) -> Iterator[str]:
         nested = sorted(
             {a.get("nested-attributes") for a in aset.attrs.values() if a.get("nested-attributes")}
             | {
-                f"{a.get('sub-message')} (by {a.get('selector')})"
+                f"{a.get('sub-message')} (by {' or '.join(selector_names(a.get('selector')))})"
                 for a in aset.attrs.values()
                 if a.type == "sub-message"
             }

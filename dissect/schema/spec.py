@@ -84,6 +84,9 @@ class MemberSpec:
 class StructDef:
     name: str
     members: list[MemberSpec]
+    # nlshark: bytes right after the struct whose count a member gives
+    # (``trailer: {name: options, length: nduseropt-opts-len}``)
+    trailer: tuple[str, str] | None = None
 
 
 @dataclass
@@ -249,7 +252,15 @@ def _load_struct(d: dict[str, Any], where: str, consts: dict[str, Any]) -> Struc
                 doc=m.get("doc"),
             )
         )
-    return StructDef(name, members)
+    trailer = None
+    t = d.get("trailer")
+    if t is not None:
+        t = _map(t, f"{where}.trailer")
+        length = t.get("length")
+        if not isinstance(length, str) or length not in {m.name for m in members}:
+            raise SpecError(f"{where}.trailer: 'length' must name a member of the struct")
+        trailer = (_name(t, f"{where}.trailer"), length)
+    return StructDef(name, members, trailer)
 
 
 def _default_abbrev(doc: dict[str, Any], name: str, protocol: str, protonum: int | None) -> str:
