@@ -50,14 +50,14 @@ class MessageBuilder:
         out = b""
         trailer = b""
         if sdef.trailer is not None:
-            trailer = bytes((i * 5 + 3) & 0xFF for i in range(8))
+            trailer = bytes((i * 5 + 3) & 0xFF for i in range(16))
         for m in sdef.members:
             ab = f"{prefix}.{field_name(m.name)}"
             if m.type in FMT:
                 bo = ">" if m.byte_order == "big-endian" else "<"
                 v = _int_sample(m.type, self._next())
-                if sdef.trailer is not None and m.name == sdef.trailer[1]:
-                    v = len(trailer)
+                if sdef.trailer is not None and m.name == sdef.trailer["length"]:
+                    v = len(trailer) // sdef.trailer["scale"]
                 raw = struct.pack(bo + FMT[m.type], v)
                 if expect is not None:
                     expect.append((base + len(out), ab, struct.unpack(bo + FMT[m.type], raw)[0]))
@@ -74,7 +74,9 @@ class MessageBuilder:
             # the trailer follows the struct padded to 4 bytes
             out += b"\0" * ((4 - len(out) % 4) % 4)
             if expect is not None:
-                expect.append((base + len(out), f"{prefix}.{field_name(sdef.trailer[0])}", trailer))
+                expect.append(
+                    (base + len(out), f"{prefix}.{field_name(sdef.trailer['name'])}", trailer)
+                )
             out += trailer
         return out
 

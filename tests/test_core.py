@@ -364,5 +364,38 @@ def test_struct_trailer_longer_than_the_message():
     node = f.messages[0].node.find("rtnl.nduseroptmsg.options")
     assert node.value == bytes(8)
     assert [n.text for n in node.notes] == [
-        "nduseropt_opts_len is 64 but only 8 bytes follow the header"
+        "nduseropt_opts_len says 64 bytes but only 8 follow the struct"
     ]
+
+
+def _seg6_route(srh: bytes) -> bytes:
+    # struct rtmsg AF_INET6 /64, RTA_DST, RTA_ENCAP {SEG6_IPTUNNEL_SRH}, RTA_ENCAP_TYPE seg6 (5)
+    rtm = struct.pack("<BBBBBBBBI", 10, 64, 0, 0, 254, 4, 0, 1, 0)
+    dst = attr(1, bytes.fromhex("20010db8010000000000000000000000"))
+    encap = nest(22, attr(1, srh))
+    return frame(0, msg(24, 0x5, rtm + dst + encap + attr(21, struct.pack("<H", 5))))
+
+
+def _srh(hdrlen: int, payload: bytes) -> bytes:
+    # mode encap (1), struct ipv6_sr_hdr: nexthdr 41, hdrlen, type 4, left 1, first 1, flags, tag
+    return struct.pack("<i", 1) + struct.pack("<BBBBBBH", 41, hdrlen, 4, 1, 1, 0, 0) + payload
+
+
+def test_trailer_elements_seg6_segments():
+    segs = bytes.fromhex("20010db800bb0000000000000000000120010db800aa0000000000000000000120")[:32]
+    f = Session(Registry.default(), "little").decode(_seg6_route(_srh(4, segs)))
+    node = f.messages[0].node.find("rtnl.seg6_iptunnel_encap.segments")
+    assert [c.display for c in node.children] == ["2001:db8:bb::1", "2001:db8:aa::1"]
+    assert not list(f.root.all_notes())
+
+
+def test_trailer_elements_with_a_short_tail_and_a_short_attribute():
+    # hdrlen 3: 24 bytes, one segment and 8 bytes that are not one
+    f = Session(Registry.default(), "little").decode(_seg6_route(_srh(3, bytes(24))))
+    node = f.messages[0].node.find("rtnl.seg6_iptunnel_encap.segments")
+    assert [c.name for c in node.children] == ["[0]", "rest"]
+    assert [n.text for n in node.children[1].notes] == ["8 bytes after the segments not decoded"]
+    # hdrlen 4 but only 16 bytes present
+    f = Session(Registry.default(), "little").decode(_seg6_route(_srh(4, bytes(16))))
+    node = f.messages[0].node.find("rtnl.seg6_iptunnel_encap.segments")
+    assert [n.text for n in node.notes] == ["hdrlen says 32 bytes but only 16 follow the struct"]

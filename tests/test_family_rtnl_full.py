@@ -248,17 +248,21 @@ def test_encap_routes_agree(capture) -> None:
         decoded.add(ipaddress.ip_network(f"{dst}/{plen}"))
     assert len(printed) >= 3 and decoded == printed
     segs = re.search(r"2001:db8:100::/64 .*segs \d+ \[ ([^\]]+) \]", out).group(1).split()
-    # SEG6_IPTUNNEL_SRH is shown as bytes (struct seg6_iptunnel_encap with
-    # its variable segment list is not described by the spec yet): the
-    # printed segments must be in them, last segment first.
-    srh = [
-        bytes(n.value)
+    # the SRH lists the segments last first (RFC 8754)
+    decoded = [
+        [str(ipaddress.ip_address(bytes(c.value))) for c in n.children]
         for m in _during(frames, cmd, "rt-route", "RTM_NEWROUTE")
         for n in m.node.walk()
-        if n.abbrev.endswith("seg6.srh")
+        if n.abbrev == "rtnl.seg6_iptunnel_encap.segments" and n.name == "segments"
     ]
-    packed = b"".join(ipaddress.ip_address(x).packed for x in reversed(segs))
-    assert any(packed in b for b in srh)
+    assert list(reversed(segs)) in decoded, decoded
+    modes = {
+        n.display.split()[0]
+        for m in _during(frames, cmd, "rt-route", "RTM_NEWROUTE")
+        for n in m.node.walk()
+        if n.abbrev == "rtnl.seg6_iptunnel_encap.mode"
+    }
+    assert set(re.findall(r"encap seg6 mode (\w+)", out)) == modes
 
 
 def test_summaries(capture) -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from .display import Formatter, hexbytes
 from .tree import CHAT, ERROR, MALFORMED, NOTE, PROTOCOL, UNDECODED, WARN, LazyNode, LeafRow, Node
@@ -75,6 +75,18 @@ class StructMember:
         self.sub = sub
 
 
+class Trailer(NamedTuple):
+    """Bytes that follow a struct, counted by one of its members (times
+    `scale`); shown as one node, or split into `element_len`-byte elements."""
+
+    abbrev: str
+    name: str
+    length: str  # the member's field name
+    scale: int
+    element_len: int | None
+    fmt: Formatter
+
+
 class StructLayout:
     """A C struct: members at fixed offsets, decoded into child nodes."""
 
@@ -98,9 +110,9 @@ class StructLayout:
         # member names as the spec writes them, for selectors (ifi-family)
         self.keys = frozenset(m.name.replace("_", "-") for m in members)
         self.size = max((m.offset + m.size for m in members), default=0)
-        # (abbrev, name, length member name): bytes after the struct, as many
-        # as that member says (struct nduseroptmsg's ND options)
-        self.trailer: tuple[str, str, str] | None = None
+        # bytes after the struct, as many as a member says (struct
+        # nduseroptmsg's ND options, the segments of struct ipv6_sr_hdr)
+        self.trailer: Trailer | None = None
         # Fast path: one unpack for a struct made only of same-order integers.
         self.whole: struct.Struct | None = None
         self.int_members: list[StructMember] = []
@@ -713,6 +725,17 @@ class StructAttr(AttrDecoder):
         plen = nla_len - 4
         lay = self.layout
         size = lay.size
+        if lay.trailer is not None and plen >= size:
+            lay.decode_into(node, buf, off + 4, plen, depth + 1)
+            node._display = lay.title
+            after = decode_trailer(lay.trailer, node, buf, off + 4 + size, off + nla_len, node)
+            if after < off + nla_len:
+                node.note(
+                    NOTE,
+                    MALFORMED,
+                    f"{off + nla_len - after} bytes after struct {lay.name} and its {lay.trailer.name} not decoded",
+                )
+            return node
         if size and plen > size and plen % size == 0:
             node.children = []
             for i in range(plen // size):
@@ -911,7 +934,7 @@ def decode_struct_and_attrs(
                     known[key] = short(m.value) if short is not None else str(m.value)
         start += min((header.size + 3) & ~3, end - start)
         if header.trailer is not None:
-            start = _decode_trailer(header, hn, buf, start, end, parent)
+            start = decode_trailer(header.trailer, hn, buf, start, end, parent)
     if cset is not None:
         walk_attrs(ctx, buf, start, end, cset, parent, depth, known)
     elif start < end:
@@ -932,22 +955,50 @@ def decode_struct_and_attrs(
         parent.add(rest)
 
 
-def _decode_trailer(
-    header: StructLayout, hn: Node, buf: bytes, start: int, end: int, parent: Node
+def decode_trailer(
+    trailer: Trailer, hn: Node, buf: bytes, start: int, end: int, parent: Node
 ) -> int:
-    """The bytes a header member counts, right after the header (padded to
-    4 bytes); returns where the attributes start."""
-    assert header.trailer is not None
-    abbrev, name, length = header.trailer
-    count = next((m.value for m in hn.children or () if m.name == length), None)
+    """The bytes a member of the struct in `hn` counts, from `start`; adds
+    their node to `parent` and returns where they end (padded to 4 bytes)."""
+    count = next((m.value for m in hn.children or () if m.name == trailer.length), None)
     if not isinstance(count, int) or count <= 0:
         return start
+    count *= trailer.scale
     avail = end - start
+    have = min(count, avail)
     node = Node(
-        abbrev, name, start, min(count, avail), buf, bytes(buf[start : start + count]), hexbytes
+        trailer.abbrev, trailer.name, start, have, buf, bytes(buf[start : start + have]), hexbytes
     )
     if count > avail:
-        node.note(ERROR, MALFORMED, f"{length} is {count} but only {avail} bytes follow the header")
+        node.note(
+            ERROR,
+            MALFORMED,
+            f"{trailer.length} says {count} bytes but only {avail} follow the struct",
+        )
+    step = trailer.element_len
+    if step:
+        node.children = []
+        n = have // step
+        for i in range(n):
+            p = start + i * step
+            node.children.append(
+                Node(trailer.abbrev, f"[{i}]", p, step, buf, bytes(buf[p : p + step]), trailer.fmt)
+            )
+        node._display = f"{n} x {step} bytes"
+        if have % step:
+            rest = Node(
+                f"{trailer.abbrev}.rest",
+                "rest",
+                start + n * step,
+                have % step,
+                buf,
+                bytes(buf[start + n * step : start + have]),
+                hexbytes,
+            )
+            rest.note(NOTE, UNDECODED, f"{have % step} bytes after the {trailer.name} not decoded")
+            node.children.append(rest)
+    else:
+        node.fmt = trailer.fmt
     parent.add(node)
     return start + min((count + 3) & ~3, avail)
 

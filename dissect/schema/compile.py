@@ -43,6 +43,7 @@ from ..core.attrs import (
     StructLayout,
     StructMember,
     SubMessageAttr,
+    Trailer,
     VarIntAttr,
 )
 from .spec import SCALAR_SIZES, AttrSpec, Spec, c_name, field_name
@@ -190,8 +191,15 @@ class Compiler:
                 off += size
         lay = StructLayout(sdisplay, ab, members)
         if sdef.trailer is not None:
-            tname, length = sdef.trailer
-            lay.trailer = (f"{ab}.{field_name(tname)}", field_name(tname), field_name(length))
+            t = sdef.trailer
+            lay.trailer = Trailer(
+                f"{ab}.{field_name(t['name'])}",
+                field_name(t["name"]),
+                field_name(t["length"]),
+                t["scale"],
+                t["element-len"],
+                self.formatter("binary", t["display-hint"], None, False, None) or disp.hexbytes,
+            )
         self._structs[key] = lay
         return lay
 

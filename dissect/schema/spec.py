@@ -86,7 +86,7 @@ class StructDef:
     members: list[MemberSpec]
     # nlshark: bytes right after the struct whose count a member gives
     # (``trailer: {name: options, length: nduseropt-opts-len}``)
-    trailer: tuple[str, str] | None = None
+    trailer: dict[str, Any] | None = None
 
 
 @dataclass
@@ -259,7 +259,15 @@ def _load_struct(d: dict[str, Any], where: str, consts: dict[str, Any]) -> Struc
         length = t.get("length")
         if not isinstance(length, str) or length not in {m.name for m in members}:
             raise SpecError(f"{where}.trailer: 'length' must name a member of the struct")
-        trailer = (_name(t, f"{where}.trailer"), length)
+        scale = _int(t.get("length-scale", 1), f"{where}.trailer", consts)
+        elem = t.get("element-len")
+        trailer = {
+            "name": _name(t, f"{where}.trailer"),
+            "length": length,
+            "scale": scale,
+            "element-len": _int(elem, f"{where}.trailer", consts) if elem is not None else None,
+            "display-hint": t.get("display-hint"),
+        }
     return StructDef(name, members, trailer)
 
 
