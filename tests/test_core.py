@@ -399,3 +399,26 @@ def test_trailer_elements_with_a_short_tail_and_a_short_attribute():
     f = Session(Registry.default(), "little").decode(_seg6_route(_srh(4, bytes(16))))
     node = f.messages[0].node.find("rtnl.seg6_iptunnel_encap.segments")
     assert [n.text for n in node.notes] == ["hdrlen says 32 bytes but only 16 follow the struct"]
+
+
+def _mdb_request(addr: bytes, proto: int) -> bytes:
+    # struct br_port_msg (AF_BRIDGE, bridge 6), MDBA_SET_ENTRY: struct br_mdb_entry
+    entry = struct.pack("<IBBH16s", 8, 1, 0, 10, addr) + struct.pack(">H", proto) + bytes(2)
+    return frame(0, msg(84, 0x405, struct.pack("<BxxxI", 7, 6) + attr(1, entry)))
+
+
+@pytest.mark.parametrize(
+    "addr, proto, shown",
+    [
+        (bytes([239, 1, 1, 1]), 0x0800, "239.1.1.1"),
+        (bytes.fromhex("ff0e0000000000000000000000000042"), 0x86DD, "ff0e::42"),
+        (bytes.fromhex("01005e010101"), 0, "01:00:5e:01:01:01"),
+        (bytes([1, 2, 3, 4]), 0x1234, "01020304" + "00" * 12),
+    ],
+)
+def test_struct_union_shown_by_another_member(addr, proto, shown):
+    f = Session(Registry.default(), "little").decode(_mdb_request(addr.ljust(16, b"\0"), proto))
+    m = f.messages[0]
+    node = m.node.find("rtnl.br_mdb_entry.addr")
+    assert node.display == shown and node.length == 16
+    assert f"grp {shown}" in m.info

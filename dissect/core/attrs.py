@@ -100,6 +100,7 @@ class StructLayout:
         "title",
         "keys",
         "trailer",
+        "unions",
     )
 
     def __init__(self, name: str, abbrev: str, members: list[StructMember]) -> None:
@@ -113,6 +114,10 @@ class StructLayout:
         # bytes after the struct, as many as a member says (struct
         # nduseroptmsg's ND options, the segments of struct ipv6_sr_hdr)
         self.trailer: Trailer | None = None
+        # (member abbrev, selecting member abbrev, {selector value: (bytes
+        # used, formatter)}): a C union shown by another member's value
+        # (br_mdb_entry.addr by its proto)
+        self.unions: list[tuple[str, str, dict[int, tuple[int, Formatter]]]] = []
         # Fast path: one unpack for a struct made only of same-order integers.
         self.whole: struct.Struct | None = None
         self.int_members: list[StructMember] = []
@@ -192,10 +197,26 @@ class StructLayout:
                             m.fmt or hexbytes,
                         )
                     )
+        if self.unions:
+            self._show_unions(children)
         if avail < self.size:
             parent.note(
                 WARN, MALFORMED, f"struct {self.name} needs {self.size} bytes, only {avail} present"
             )
+
+    def _show_unions(self, children: list[Node]) -> None:
+        by_abbrev = {c.abbrev: c for c in children}
+        for member, selector, formats in self.unions:
+            node = by_abbrev.get(member)
+            sel = by_abbrev.get(selector)
+            if node is None or sel is None or not isinstance(node.value, bytes):
+                continue
+            hit = formats.get(sel.value)
+            if hit is None:
+                continue  # an unknown selector value: the bytes stay hex
+            used, fmt = hit
+            node.value = node.value[:used]
+            node.fmt = fmt
 
 
 # ---------------------------------------------------------------------------

@@ -190,6 +190,19 @@ class Compiler:
                     members.append(StructMember(mab, mname, off, size, "bytes", None, fmt))
                 off += size
         lay = StructLayout(sdisplay, ab, members)
+        for m in sdef.members:
+            if m.union_by is not None:
+                sel, fmts = m.union_by
+                lay.unions.append(
+                    (
+                        f"{ab}.{field_name(m.name)}",
+                        f"{ab}.{field_name(sel)}",
+                        {
+                            v: (n, self.formatter("binary", h, None, False, None) or disp.hexbytes)
+                            for v, n, h in fmts
+                        },
+                    )
+                )
         if sdef.trailer is not None:
             t = sdef.trailer
             lay.trailer = Trailer(

@@ -26,7 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..core.attrs import CompiledAttrSet, StructLayout
+from ..core.attrs import CompiledAttrSet, StructAttr, StructLayout
 from ..core.display import short_display
 from ..core.tree import Node
 from .compile import Compiler
@@ -113,9 +113,17 @@ def field_path(
     ``ifi-index``) to the abbreviations that lead to it."""
     first, *rest = key.split(".")
     if attrs is not None and first in attrs.by_name:
-        path = [attrs.by_name[first].abbrev]
+        dec = attrs.by_name[first]
+        path = [dec.abbrev]
+        # members of a binary attribute holding a struct are named after the
+        # struct (rtnl.br_mdb_entry.vid), not after the attribute
+        lay = dec.layout if isinstance(dec, StructAttr) else None
         for part in rest:
-            path.append(f"{path[-1]}.{field_name(part)}")
+            if lay is not None:
+                path.append(f"{lay.abbrev}.{field_name(part)}")
+                lay = None
+            else:
+                path.append(f"{path[-1]}.{field_name(part)}")
         return tuple(path)
     if header is not None and not rest:
         ab = f"{header.abbrev}.{field_name(key)}"

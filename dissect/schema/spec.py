@@ -78,6 +78,9 @@ class MemberSpec:
     struct: str | None = None
     units: str | None = None
     doc: str | None = None
+    # nlshark: a union shown by the value of another member
+    # (member name, [(value, length, display hint)])
+    union_by: tuple[str, list[tuple[int, int, str | None]]] | None = None
 
 
 @dataclass
@@ -238,6 +241,22 @@ def _load_struct(d: dict[str, Any], where: str, consts: dict[str, Any]) -> Struc
         w = f"{where}.members[{i}]"
         m = _map(m, w)
         ln = m.get("len")
+        union_by = None
+        if m.get("union-by") is not None:
+            u = _map(m["union-by"], f"{w}.union-by")
+            fmts = []
+            for j, f in enumerate(_list(u.get("formats"), f"{w}.union-by")):
+                f = _map(f, f"{w}.union-by.formats[{j}]")
+                fmts.append(
+                    (
+                        _int(f.get("value"), w, consts),
+                        _int(f.get("len", ln), w, consts),
+                        f.get("display-hint"),
+                    )
+                )
+            if not isinstance(u.get("member"), str):
+                raise SpecError(f"{w}.union-by: 'member' must name a member of the struct")
+            union_by = (u["member"], fmts)
         members.append(
             MemberSpec(
                 name=_name(m, w),
@@ -250,6 +269,7 @@ def _load_struct(d: dict[str, Any], where: str, consts: dict[str, Any]) -> Struc
                 struct=m.get("struct"),
                 units=m.get("units"),
                 doc=m.get("doc"),
+                union_by=union_by,
             )
         )
     trailer = None
