@@ -131,33 +131,57 @@ def test_altname_and_mtu(capture) -> None:
     assert _values(req, "rtnl.link.prop_list.alt_ifname") == [alt]
 
 
+def _link_indexes(cmds) -> dict[str, int]:
+    """Interface name -> index as `ip -s -d link show` printed them."""
+    out = "\n".join(find_command(cmds, "ip -s -d link show").output)
+    return {name: int(i) for i, name in re.findall(r"^(\d+): ([^:@\s]+)[@:]", out, re.M)}
+
+
+def test_links_agree_with_ip_link_show(capture) -> None:
+    frames, cmds = capture
+    cmd = find_command(cmds, "ip -s -d link show")
+    out = "\n".join(cmd.output)
+    printed = {
+        (int(i), name, int(mtu))
+        for i, name, mtu in re.findall(r"^(\d+): ([^:@\s]+)\S*: <[^>]*> mtu (\d+)", out, re.M)
+    }
+    decoded = {
+        (
+            m.node.find("rtnl.ifinfomsg.ifi_index").value,
+            m.node.find("rtnl.link.ifname").value,
+            m.node.find("rtnl.link.mtu").value,
+        )
+        for m in _during(frames, cmd, "rt-link", "RTM_NEWLINK")
+    }
+    assert len(printed) >= 8 and decoded == printed
+
+
+# `ip ntable show` names -> IFLA NDTPA_* field names (linux/neighbour.h)
+NTABLE_FIELDS = {
+    "refcnt": "refcnt", "reachable": "reachable_time", "base_reachable": "base_reachable_time",
+    "retrans": "retrans_time", "gc_stale": "gc_staletime", "delay_probe": "delay_probe_time",
+    "queue": "queue_len", "app_probes": "app_probes", "ucast_probes": "ucast_probes",
+    "mcast_probes": "mcast_probes", "anycast_delay": "anycast_delay",
+    "proxy_delay": "proxy_delay", "proxy_queue": "proxy_qlen", "locktime": "locktime",
+}  # fmt: skip
+
+
 def test_ntable_agrees(capture) -> None:
     frames, cmds = capture
     cmd = find_command(cmds, "ip ntable show name arp_cache dev rf0")
-    out = "\n".join(cmd.output)
-    printed = {
-        k: int(v)
-        for k, v in re.findall(
-            r"\b(queue|locktime|app_probes|ucast_probes|mcast_probes|proxy_queue) (\d+)", out
-        )
-    }
+    printed = {k: int(v) for k, v in re.findall(r"\b([a-z_]+) (\d+)", "\n".join(cmd.output))}
+    rf0 = _link_indexes(cmds)["rf0"]
     msgs = [
         m
         for m in _during(frames, cmd, "rt-neigh", "RTM_NEWNEIGHTBL")
         if _values([m], "rtnl.neightbl.name") == ["arp_cache"]
-        and _values([m], "rtnl.neightbl.parms.ifindex")
+        and _values([m], "rtnl.neightbl.parms.ifindex") == [rf0]
     ]
-    assert msgs
-    got = {
-        "queue": "queue_len", "locktime": "locktime", "app_probes": "app_probes",
-        "ucast_probes": "ucast_probes", "mcast_probes": "mcast_probes", "proxy_queue": "proxy_qlen",
-    }  # fmt: skip
-    for key, field in got.items():
-        vals = _values(msgs, f"rtnl.neightbl.parms.{field}")
-        # iproute2 prints locktime in centiseconds... as given to `change`; the kernel keeps ms
-        want = printed[key] * (10 if key == "locktime" else 1)
-        assert want in vals or printed[key] in vals, (key, printed[key], vals)
-    assert printed["queue"] == 8 and printed["locktime"] == 20
+    assert len(msgs) == 1
+    decoded = {k: _values(msgs, f"rtnl.neightbl.parms.{f}")[0] for k, f in NTABLE_FIELDS.items()}
+    assert decoded == {k: printed[k] for k in NTABLE_FIELDS}
+    # what `ip ntable change ... queue 8 locktime 20` set
+    assert (decoded["queue"], decoded["locktime"]) == (8, 20)
 
 
 def test_buckets_agree(capture) -> None:
@@ -188,9 +212,7 @@ def test_mdb_agrees(capture) -> None:
     printed = set(
         re.findall(r"port (\S+) grp (\S+) (temp|permanent) vid (\d+)", "\n".join(cmd.output))
     )
-    names = {}
-    for m in _during(frames, find_command(cmds, "ip -s -d link show"), "rt-link", "RTM_NEWLINK"):
-        names[m.node.find("rtnl.ifinfomsg.ifi_index").value] = m.node.find("rtnl.link.ifname").value
+    names = {i: n for n, i in _link_indexes(cmds).items()}
     decoded = set()
     for m in _during(frames, cmd, "rt-mdb", "RTM_GETMDB"):
         for n in m.node.walk():
