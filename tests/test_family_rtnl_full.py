@@ -74,7 +74,7 @@ def test_every_message_named_and_clean(capture) -> None:
         "RTM_NEWNEXTHOP", "RTM_NEWNEXTHOPBUCKET", "RTM_GETNEXTHOPBUCKET", "RTM_NEWMDB",
         "RTM_GETMDB", "RTM_DELMDB", "RTM_NEWVLAN", "RTM_GETVLAN", "RTM_NEWTUNNEL",
         "RTM_GETTUNNEL", "RTM_NEWSTATS", "RTM_GETSTATS", "RTM_NEWLINKPROP", "RTM_DELLINKPROP",
-        "RTM_GETDCB", "RTM_NEWNETCONF",
+        "RTM_GETDCB", "RTM_NEWNETCONF", "RTM_NEWPREFIX", "RTM_NEWNDUSEROPT", "RTM_NEWCACHEREPORT",
     }  # fmt: skip
     assert wanted <= seen, sorted(wanted - seen)
 
@@ -295,3 +295,87 @@ def test_summaries(capture) -> None:
     cmd = find_command(cmds, "bridge vni show")
     infos = [m.info for m in _during(frames, cmd, "rt-tunnel", "RTM_NEWTUNNEL")]
     assert any(i.endswith("vni 3000") for i in infos), infos
+
+
+def _monitor_lines(tag: str) -> list[str]:
+    """What the background `ip -t monitor all` printed for one object kind."""
+    return [
+        line.split(f"[{tag}]", 1)[1]
+        for line in LOG.read_text().splitlines()
+        if line.startswith("#") and f"[{tag}]" in line
+    ]
+
+
+def test_prefixes_agree_with_ip_monitor(capture) -> None:
+    frames, cmds = capture
+    printed = {
+        (ipaddress.ip_network(p), dev, int(valid), int(pref))
+        for p, dev, valid, pref in (
+            re.match(r"prefix (\S+?)dev (\S+) valid (\d+) preferred (\d+)", line).groups()
+            for line in _monitor_lines("PREFIX")
+        )
+    }
+    names = {i: n for n, i in _link_indexes_before_del(cmds).items()}
+    decoded = set()
+    for f in frames:
+        for m in f.messages:
+            if m.type_name != "RTM_NEWPREFIX":
+                continue
+            addr = ipaddress.ip_address(bytes(m.node.find("rtnl.prefix.address").value))
+            plen = m.node.find("rtnl.prefixmsg.prefix_len").value
+            dev = names[m.node.find("rtnl.prefixmsg.prefix_ifindex").value]
+            valid = m.node.find("rtnl.prefix_cacheinfo.valid_time").value
+            pref = m.node.find("rtnl.prefix_cacheinfo.preferred_time").value
+            decoded.add((ipaddress.ip_network(f"{addr}/{plen}"), dev, valid, pref))
+            # on-link and autonomous, as the advertisement said (rtnl_full_ra.py)
+            assert m.node.find("rtnl.prefixmsg.prefix_flags").value == 0xC0
+    assert printed and decoded == printed
+
+
+def _link_indexes_before_del(cmds) -> dict[str, int]:
+    """ra0/ra1 exist only around rtnl_full_ra.py: their indexes from ip monitor."""
+    out = {}
+    for line in _monitor_lines("LINK"):
+        m = re.match(r"(\d+): ([^:@\s]+)", line)
+        if m:
+            out[m.group(2)] = int(m.group(1))
+    return out
+
+
+def test_nduseropt_from_the_router(capture) -> None:
+    frames, cmds = capture
+    cmd = find_command(cmds, "ip -6 route show dev ra1")
+    router = re.search(r"default via (\S+) proto ra", "\n".join(cmd.output)).group(1)
+    ra1 = _link_indexes_before_del(cmds)["ra1"]
+    msgs = [
+        m
+        for f in frames
+        for m in f.messages
+        if m.type_name == "RTM_NEWNDUSEROPT"
+        and m.node.find("rtnl.nduseroptmsg.nduseropt_ifindex").value == ra1
+    ]
+    assert msgs
+    for m in msgs:
+        src = ipaddress.ip_address(bytes(m.node.find("rtnl.nduseropt.srcaddr").value))
+        assert str(src) == router
+        opts = m.node.find("rtnl.nduseroptmsg.options").value
+        assert len(opts) == m.node.find("rtnl.nduseroptmsg.nduseropt_opts_len").value
+        assert len(opts) == opts[1] * 8  # one ND option, its length in 8-byte units
+    # the RDNSS option (type 25) of the advertisement
+    assert any(m.node.find("rtnl.nduseroptmsg.options").value[0] == 25 for m in msgs)
+
+
+def test_cache_report_agrees_with_ip_monitor(capture) -> None:
+    frames, _ = capture
+    printed = {
+        re.match(r"\((\S+),(\S+)\)", line).groups()
+        for line in _monitor_lines("MROUTE")
+        if not line.startswith("Deleted")
+    }
+    reports = [m for f in frames for m in f.messages if m.type_name == "RTM_NEWCACHEREPORT"]
+    assert reports
+    for m in reports:
+        src = ipaddress.ip_address(bytes(m.node.find("rtnl.creport.src_addr").value))
+        dst = ipaddress.ip_address(bytes(m.node.find("rtnl.creport.dst_addr").value))
+        assert (str(src), str(dst)) in printed
+        assert m.node.find("rtnl.creport.msgtype").display.startswith("nocache")

@@ -6,10 +6,12 @@
 # buckets), bridge ports, fdb, mdb, vlans (per port, global options, vlan
 # tunnel ids), a VXLAN device with VNI filtering (`bridge vni`), link
 # statistics (`ip stats`, `ip -s -d link`), `dcb` where a device allows it,
-# alternative names (`ip link property add altname`), with a background
-# `ip monitor all` socket receiving the notifications.
+# alternative names (`ip link property add altname`), a router advertisement
+# and a multicast routing cache miss (rtnl_full_ra.py: RTM_NEWPREFIX,
+# RTM_NEWNDUSEROPT, RTM_NEWCACHEREPORT), with a background `ip monitor all`
+# socket receiving the notifications.
 # Record (from the project root):
-#   ../shared/tools/nlmon-vm/record -t 180 -o captures rtnl_full captures/scripts/rtnl_full.sh
+#   ../shared/tools/nlmon-vm/record -t 180 -a captures/scripts/rtnl_full_ra.py -o captures rtnl_full captures/scripts/rtnl_full.sh
 modprobe veth; modprobe bridge; modprobe vxlan; modprobe dummy
 modprobe mpls_router; modprobe mpls_iptunnel
 bg mon ip -t monitor all
@@ -118,6 +120,20 @@ if command -v dcb >/dev/null; then
   run dcb ets show dev rf0
   run dcb app show dev rf0
 fi
+# notifications without a command: a router advertisement (RTM_NEWPREFIX,
+# RTM_NEWNDUSEROPT) and a multicast routing cache miss (RTM_NEWCACHEREPORT),
+# made by rtnl_full_ra.py (shipped with -a)
+run ip link add ra0 type veth peer name ra1
+run ip addr add 198.18.9.1/24 dev ra0
+run ip addr add 198.18.9.2/24 dev ra1
+run ip link set ra0 up
+run ip link set ra1 up
+# ra0 and ra1 are in one namespace: ra1 must accept packets from a local source
+run sysctl -w net.ipv6.conf.ra1.accept_ra=2 net.ipv4.conf.ra1.rp_filter=0 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.ra1.accept_local=1
+sleep 1
+run python3 $SCRIPT_DIR/rtnl_full_ra.py
+run ip -6 route show dev ra1
+run ip link del ra0
 # netconf and namespace cleanup
 run ip netconf show dev rf0
 run ip netns del nsb
