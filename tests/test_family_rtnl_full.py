@@ -74,7 +74,7 @@ def test_every_message_named_and_clean(capture) -> None:
         "RTM_NEWNEXTHOP", "RTM_NEWNEXTHOPBUCKET", "RTM_GETNEXTHOPBUCKET", "RTM_NEWMDB",
         "RTM_GETMDB", "RTM_DELMDB", "RTM_NEWVLAN", "RTM_GETVLAN", "RTM_NEWTUNNEL",
         "RTM_GETTUNNEL", "RTM_NEWSTATS", "RTM_GETSTATS", "RTM_NEWLINKPROP", "RTM_DELLINKPROP",
-        "RTM_GETDCB", "RTM_NEWNETCONF", "RTM_NEWPREFIX", "RTM_NEWNDUSEROPT", "RTM_NEWCACHEREPORT",
+        "RTM_GETDCB", "RTM_NEWNETCONF", "RTM_NEWPREFIX", "RTM_NEWNDUSEROPT", "RTM_NEWCACHEREPORT", "RTM_GETMULTICAST", "RTM_GETANYCAST",
     }  # fmt: skip
     assert wanted <= seen, sorted(wanted - seen)
 
@@ -379,3 +379,32 @@ def test_cache_report_agrees_with_ip_monitor(capture) -> None:
         dst = ipaddress.ip_address(bytes(m.node.find("rtnl.creport.dst_addr").value))
         assert (str(src), str(dst)) in printed
         assert m.node.find("rtnl.creport.msgtype").display.startswith("nocache")
+
+
+def _proc_addrs(cmds, path: str) -> set[tuple[int, ipaddress.IPv6Address]]:
+    """(ifindex, address) of /proc/net/igmp6 or /proc/net/anycast6 as the log shows it."""
+    out = set()
+    for line in find_command(cmds, f"cat {path}").output:
+        f = line.split()
+        out.add((int(f[0]), ipaddress.IPv6Address(bytes.fromhex(f[2]))))
+    return out
+
+
+@pytest.mark.parametrize(
+    "type_name, field, path",
+    [
+        ("RTM_GETMULTICAST", "rtnl.addr.multicast", "/proc/net/igmp6"),
+        ("RTM_GETANYCAST", "rtnl.addr.anycast", "/proc/net/anycast6"),
+    ],
+)
+def test_ipv6_multicast_and_anycast_dumps_agree_with_proc(capture, type_name, field, path):
+    frames, cmds = capture
+    cmd = find_command(cmds, "python3 /tmp/out/user/rtnl_full_ra.py")
+    decoded = {
+        (
+            m.node.find("rtnl.ifaddrmsg.ifa_index").value,
+            ipaddress.IPv6Address(bytes(m.node.find(field).value)),
+        )
+        for m in _during(frames, cmd, "rt-addr", type_name)
+    }
+    assert decoded and decoded == _proc_addrs(cmds, path)

@@ -131,7 +131,11 @@ run ip link set ra1 up
 # ra0 and ra1 are in one namespace: ra1 must accept packets from a local source
 run sysctl -w net.ipv6.conf.ra1.accept_ra=2 net.ipv4.conf.ra1.rp_filter=0 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.ra1.accept_local=1
 sleep 1
+# forwarding on rf0 adds the subnet-router anycast address of its prefix
+run sysctl -w net.ipv6.conf.rf0.forwarding=1
 run python3 $SCRIPT_DIR/rtnl_full_ra.py
+run cat /proc/net/igmp6
+run cat /proc/net/anycast6
 run ip -6 route show dev ra1
 run ip link del ra0
 # netconf and namespace cleanup

@@ -5,7 +5,9 @@ peer ra1) and RTM_NEWCACHEREPORT (a multicast routing socket with a vif on
 ra1 and a multicast datagram arriving there with no cache entry).  A
 netlink socket joined to RTNLGRP_IPV6_PREFIX, RTNLGRP_ND_USEROPT and
 RTNLGRP_IPV4_MROUTE_R receives them (nlmon copies each delivery) and the
-script prints their types.  Run by rtnl_full.sh in the nlmon VM.
+script prints their types.  Then it dumps the IPv6 multicast and anycast
+addresses (RTM_GETMULTICAST, RTM_GETANYCAST: no iproute2 command asks for
+them, `ip maddr` reads /proc).  Run by rtnl_full.sh in the nlmon VM.
 """
 
 import socket
@@ -23,15 +25,25 @@ for g in GROUPS:
 nl.settimeout(0.5)
 
 ra0, ra1 = socket.if_nametoindex("ra0"), socket.if_nametoindex("ra1")
-mac = bytes.fromhex(open("/sys/class/net/ra0/address").read().strip().replace(":", ""))
+with open("/sys/class/net/ra0/address") as f:
+    mac = bytes.fromhex(f.read().strip().replace(":", ""))
 
 # Router advertisement (RFC 4861): hop limit 64, lifetime 1800 s; options:
 # source link-layer address, prefix information 2001:db8:5a::/64 (on-link,
 # autonomous, valid 86400 s, preferred 14400 s), RDNSS 2001:db8::53 (RFC 8106).
 ra = struct.pack("!BBHBBHII", 134, 0, 0, 64, 0, 1800, 0, 0)
 ra += struct.pack("!BB6s", 1, 1, mac)
-ra += struct.pack("!BBBBIII16s", 3, 4, 64, 0xC0, 86400, 14400, 0,
-                  socket.inet_pton(socket.AF_INET6, "2001:db8:5a::"))
+ra += struct.pack(
+    "!BBBBIII16s",
+    3,
+    4,
+    64,
+    0xC0,
+    86400,
+    14400,
+    0,
+    socket.inet_pton(socket.AF_INET6, "2001:db8:5a::"),
+)
 ra += struct.pack("!BBHI16s", 25, 3, 0, 600, socket.inet_pton(socket.AF_INET6, "2001:db8::53"))
 icmp = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
 icmp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
@@ -55,7 +67,7 @@ deadline = time.time() + 3
 while time.time() < deadline:
     try:
         data = nl.recv(65536)
-    except socket.timeout:
+    except TimeoutError:
         continue
     off = 0
     while off + 16 <= len(data):
@@ -63,3 +75,23 @@ while time.time() < deadline:
         seen.append(typ)
         off += (ln + 3) & ~3 if ln >= 16 else len(data)
 print("notifications received (nlmsg_type):", " ".join(str(t) for t in seen))
+
+# IPv6 multicast and anycast address dumps (struct ifaddrmsg, AF_INET6)
+RTM_GETMULTICAST, RTM_GETANYCAST, NLM_F_REQUEST, NLM_F_DUMP = 58, 62, 0x1, 0x300
+dump = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
+dump.bind((0, 0))
+for seq, typ in enumerate((RTM_GETMULTICAST, RTM_GETANYCAST), 1):
+    body = struct.pack("=BBBBi", socket.AF_INET6, 0, 0, 0, 0)
+    dump.send(struct.pack("=IHHII", 16 + len(body), typ, NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body)
+    count, done = 0, False
+    while not done:
+        data = dump.recv(65536)
+        off = 0
+        while off + 16 <= len(data):
+            ln, t = struct.unpack_from("=IH", data, off)
+            if t in (2, 3):  # NLMSG_ERROR, NLMSG_DONE
+                done = True
+            else:
+                count += 1
+            off += (ln + 3) & ~3 if ln >= 16 else len(data)
+    print(f"dump of type {typ}: {count} messages")
