@@ -14,21 +14,26 @@ import argparse
 import gc
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import IO
 
 from . import __version__
 from .api import decode_capture, prescan_genl
 from .capture import CaptureError, TruncatedCaptureError
-from .core.netlink import Frame, Session
+from .core.netlink import Session
 from .render import text as tr
-from .render.json import JsonDocumentWriter, write_jsonl
+from .render.output import FrameOutput
 from .schema import Registry
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="nlshark", description="Dissect Linux netlink captures (nlmon, LINKTYPE_NETLINK)."
+        prog="nlshark",
+        description="Dissect Linux netlink captures (nlmon, LINKTYPE_NETLINK).",
+        epilog="commands:\n"
+        + "\n".join(f"  nlshark {name:<9} {doc}" for name, (_, doc) in COMMANDS.items())
+        + "\n\n'nlshark COMMAND --help' describes each.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "-r",
@@ -120,10 +125,29 @@ def _parse_genl(items: list[str]) -> dict[int, str]:
     return out
 
 
+# ``nlshark COMMAND ...``: each command is a module with ``main(argv) -> int``.
+# Without a command, nlshark reads captures the way tshark does.
+COMMANDS = {
+    "trace": ("dissect.commands.trace", "capture a program's netlink traffic by tracing it"),
+    "monitor": ("dissect.commands.monitor", "dissect multicast events of netlink families live"),
+    "sockets": ("dissect.commands.sockets", "list the host's netlink sockets and their processes"),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in COMMANDS:
+        import importlib
+
+        module = importlib.import_module(COMMANDS[argv[0]][0])
+        return _guarded(lambda: int(module.main(argv[1:])))
     args = _parser().parse_args(argv)
+    return _guarded(lambda: _run(args))
+
+
+def _guarded(run: Callable[[], int]) -> int:
     try:
-        return _run(args)
+        return run()
     except BrokenPipeError:
         # The reader went away (``| head``): point stdout at /dev/null so the
         # interpreter's final flush does not complain.
@@ -169,22 +193,18 @@ def _run(args: argparse.Namespace) -> int:
     try:
         if not args.no_prescan and args.read_file != "-":
             session.genl_names.update(prescan_genl(args.read_file, registry, bo))
-        frames = decode_capture(session, args.read_file, args.count)
-        if args.format == "jsonl":
-            write_jsonl(frames, out)
-        elif args.format == "json":
-            doc = JsonDocumentWriter(
-                out, {"version": __version__, "file": os.path.basename(args.read_file)}
-            )
-            n = 0
-            try:
-                for f in frames:
-                    doc.write(f)
-                    n += 1
-            finally:
-                doc.close({"frames": n})
-        else:
-            _write_text(frames, out, style, args.verbose or args.hex, args.hex)
+        output = FrameOutput(
+            out,
+            args.format,
+            tree=args.verbose,
+            hex_bytes=args.hex,
+            style=style,
+            meta={"version": __version__, "file": os.path.basename(args.read_file)},
+        )
+        try:
+            output.write_all(decode_capture(session, args.read_file, args.count))
+        finally:
+            output.close()
     except TruncatedCaptureError as exc:
         out.flush()
         print(f"nlshark: {exc}", file=sys.stderr)
@@ -199,30 +219,6 @@ def _run(args: argparse.Namespace) -> int:
         print(f"nlshark: {args.read_file}: {exc.strerror or exc}", file=sys.stderr)
         status = 2
     return status
-
-
-def _write_text(
-    frames: Iterator[Frame], out: IO[str], style: tr.Style, tree: bool, hex_bytes: bool
-) -> None:
-    t0: int | None = None
-    w = out.write
-    for f in frames:
-        if t0 is None:
-            t0 = f.ts_ns
-        if not tree:
-            if not f.messages:
-                w(tr.frame_line(f, t0, style) + "\n")
-            for m in f.messages:
-                w(tr.summary_line(m, t0, f.ts_ns, style) + "\n")
-            continue
-        for m in f.messages:
-            w(tr.summary_line(m, t0, f.ts_ns, style) + "\n")
-        w("\n".join(tr.tree_lines(f.root, style, hex_bytes)) + "\n")
-        if f.comment:
-            w("".join(f"    Comment: {line}\n" for line in f.comment.splitlines()))
-        if hex_bytes:
-            w("\n".join(tr.hexdump(f.data)) + "\n")
-        w("\n")
 
 
 if __name__ == "__main__":
