@@ -216,6 +216,15 @@ def test_port_owner_lookup_refreshes_at_most_once_a_second() -> None:
     assert owners.refreshes == 1
     assert lookup(16, frame + newlink(1, pid=78)) is None  # within the second: no refresh
     assert owners.refreshes == 1
+    lookup._last_refresh -= 2  # a second later
+    assert lookup(16, frame + newlink(1, pid=78)) is None  # refreshed, still unknown
+    assert owners.refreshes == 2
+    lookup._last_refresh -= 2
+    assert lookup(16, frame + newlink(1, pid=78)) is None  # known to be unknown: no refresh
+    assert owners.refreshes == 2
+    owners.pending[(16, 79)] = (79, "late")
+    assert lookup(16, frame + newlink(1, pid=79)) == (79, "late")
+    assert owners.refreshes == 3
 
 
 def test_frames_name_their_process_in_the_summary(capsys) -> None:

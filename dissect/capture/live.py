@@ -483,15 +483,22 @@ class PortOwnerLookup:
     The port id is the frame's first ``nlmsg_pid``: for requests the
     sender's port (when the program set it), for unicast replies the port
     they go to; 0 is the kernel (or unset) and names nobody.  An unknown port
-    refreshes the socket table, at most once per second.
+    refreshes the socket table, at most once per second, and a port still
+    unknown after a refresh (its socket was already closed) is not asked
+    about again for a while.  That matters because the refresh is a
+    NETLINK_SOCK_DIAG dump, which nlmon mirrors too: without the negative
+    cache, the replies to the dump (addressed to a port that no longer
+    exists once the dump is over) would trigger the next dump, forever.
     """
 
     REFRESH_INTERVAL = 1.0
+    FORGET_UNKNOWN_AFTER = 30.0
 
     def __init__(self, table: Any) -> None:
         self.table = table
         self._last_refresh = -1e9
         self._warned = False
+        self._unknown: dict[tuple[int, int], float] = {}
 
     @classmethod
     def create(cls) -> PortOwnerLookup | None:
@@ -524,7 +531,18 @@ class PortOwnerLookup:
         if portid == 0:
             return None
         owner: tuple[int, str] | None = self.table.lookup(protocol, portid)
-        if owner is None and time.monotonic() - self._last_refresh >= self.REFRESH_INTERVAL:
-            self._refresh()
-            owner = self.table.lookup(protocol, portid)
+        if owner is not None:
+            return owner
+        now = time.monotonic()
+        key = (protocol, portid)
+        if now - self._unknown.get(key, -1e9) < self.FORGET_UNKNOWN_AFTER:
+            return None
+        if now - self._last_refresh < self.REFRESH_INTERVAL:
+            return None
+        self._refresh()
+        owner = self.table.lookup(protocol, portid)
+        if owner is None:
+            if len(self._unknown) > 4096:
+                self._unknown.clear()
+            self._unknown[key] = now
         return owner
