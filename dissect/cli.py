@@ -292,10 +292,10 @@ def _run(args: argparse.Namespace) -> int:
                 else:
                     output.write_all(decode_frames(session, raws))
         finally:
-            if output is not None:
-                output.close()
             if sink is not None:
                 sink.close()
+            if output is not None:
+                output.close()
     except TruncatedCaptureError as exc:
         out.flush()
         print(f"nlshark: {exc}", file=sys.stderr)
@@ -330,8 +330,8 @@ class _OutputPlan:
         from .capture.ring import ConditionError, is_pcapng_name, parse_conditions
 
         plan = cls()
-        if args.count is not None and args.count <= 0:
-            raise ValueError(f"-c needs a positive number of frames, got {args.count}")
+        if args.count is not None and args.count < 0:
+            raise ValueError(f"-c needs a number of frames, got {args.count}")
         try:
             plan.ring = parse_conditions(args.ring, {"filesize": int, "files": int}, "-b")
             plan.autostop = parse_conditions(
@@ -354,6 +354,10 @@ class _OutputPlan:
             raise ValueError("-a filesize:KB needs a file to write: -w FILE")
         if "files" in plan.autostop and "filesize" not in plan.ring:
             raise ValueError("-a files:N needs a ring buffer: -b filesize:KB")
+        if w is not None and w != "-":
+            folder = os.path.dirname(os.path.abspath(w))
+            if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+                raise ValueError(f"-w {w}: cannot write into {folder}")
         plan.write_file = w
         plan.pcapng = args.file_format == "pcapng" or (
             args.file_format is None and w is not None and is_pcapng_name(w)
@@ -483,6 +487,9 @@ def _run_live(
             handle = live.ensure_nlmon(name)
         owners = None if args.no_owners else live.PortOwnerLookup.create()
         capture = live.LiveCapture(name, owner_of=owners)
+        sink = plan.sink()
+        if sink is not None and not plan.ring:
+            sink.open(LINKTYPE_NETLINK)  # a file that cannot be written fails now
         output = None
         if plan.print_frames:
             output = FrameOutput(
@@ -494,30 +501,31 @@ def _run_live(
                 meta={"version": __version__, "interface": name},
                 live=True,
             )
-        sink = plan.sink()
-        print(f"Capturing on '{name}'", file=sys.stderr, flush=True)
-        started = True
         try:
             with _stop_on_signals(capture.request_stop):
+                print(f"Capturing on '{name}'", file=sys.stderr, flush=True)
+                started = True
                 raws = _autostop(_tee(capture.frames(count, duration), sink), sink, plan)
                 if output is None:
                     collections.deque(raws, maxlen=0)
                 else:
                     output.write_all(decode_frames(session, raws))
         finally:
-            if output is not None:
-                output.close()
+            # The file first: it must be complete even if stdout is gone.
             if sink is not None:
                 sink.close()
+            capture.kernel_stats()
+            if output is not None:
+                output.close(capture.stats.as_dict())
     except (live.LiveCaptureError, CaptureError) as exc:
         out.flush()
         print(f"nlshark: {exc}", file=sys.stderr)
         status = 1 if started else 2
     finally:
         if capture is not None:
-            capture.kernel_stats()
             capture.close()
-            print(capture.stats.line(), file=sys.stderr)
+            if started:
+                print(capture.stats.line(), file=sys.stderr)
         if handle is not None:
             try:
                 live.remove_nlmon(handle)

@@ -481,7 +481,7 @@ def test_real_packet_socket_on_loopback() -> None:
 
 # ------------------------------------------------------------------ signals
 
-SIGNAL_SCRIPT = r"""
+ENDLESS_SCRIPT = r"""
 import struct, sys, time, socket
 sys.path.insert(0, sys.argv[1])
 import test_live as T
@@ -513,7 +513,7 @@ sys.exit(cli.main(sys.argv[2:]))
 @pytest.mark.parametrize("fmt", ["x.pcap", "x.pcapng"])
 def test_signal_stops_cleanly(tmp_path: Path, sig: int, fmt: str) -> None:
     script = tmp_path / "endless.py"
-    script.write_text(SIGNAL_SCRIPT)
+    script.write_text(ENDLESS_SCRIPT)
     out_file = tmp_path / fmt
     proc = subprocess.Popen(
         [
@@ -552,3 +552,67 @@ def test_signal_stops_cleanly(tmp_path: Path, sig: int, fmt: str) -> None:
             ["tshark", "-r", str(out_file)], capture_output=True, text=True, timeout=60
         )
         assert r.returncode == 0 and len(r.stdout.splitlines()) == captured
+
+
+def run_endless(tmp_path: Path, *argv: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    script = tmp_path / "endless.py"
+    script.write_text(ENDLESS_SCRIPT)
+    return subprocess.run(
+        [sys.executable, str(script), str(Path(__file__).parent), "-i", "nlmon0", *argv],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=timeout,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+def test_autostop_duration_and_json_trailer(tmp_path: Path) -> None:
+    import json
+
+    t0 = time.monotonic()
+    r = run_endless(tmp_path, "-a", "duration:1", "-T", "json")
+    assert r.returncode == 0, r.stderr
+    assert time.monotonic() - t0 < 20
+    doc = json.loads(r.stdout)
+    n = len(doc["frames"])
+    assert n >= 10
+    assert doc["end"] == {
+        "frames": n,
+        "packets_captured": n,
+        "received_by_filter": n,
+        "dropped_by_kernel": 0,
+    }
+    assert doc["nlshark"]["interface"] == "nlmon0"
+
+
+def test_autostop_files_of_a_ring(tmp_path: Path) -> None:
+    r = run_endless(
+        tmp_path,
+        "-q",
+        "-w",
+        str(tmp_path / "r.pcapng"),
+        "-b",
+        "filesize:1",
+        "-b",
+        "files:2",
+        "-a",
+        "files:3",
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ""
+    kept = sorted(p.name for p in tmp_path.glob("r_*.pcapng"))
+    assert [name[:8] for name in kept] == ["r_00002_", "r_00003_"]
+    seqs = []
+    for name in kept:
+        with open_capture(tmp_path / name) as reader:
+            seqs += [int.from_bytes(f.data[24:28], "little") for f in reader]
+    captured = int(r.stderr.splitlines()[-1].split()[0])
+    assert seqs == list(range(seqs[0], captured + 1))  # the ring ends with the last frame
+
+
+def test_autostop_packets(tmp_path: Path) -> None:
+    r = run_endless(tmp_path, "-a", "packets:7", "-c", "9")
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.splitlines()) == 7
+    assert r.stderr.splitlines()[-1].startswith("7 packets captured")

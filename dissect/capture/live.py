@@ -207,6 +207,14 @@ class CaptureStats:
     kernel_received: int | None = None  # tp_packets: passed to the socket
     kernel_dropped: int | None = None  # tp_drops: lost because the buffer was full
 
+    def as_dict(self) -> dict[str, int | None]:
+        """For the end of a JSON document."""
+        return {
+            "packets_captured": self.captured,
+            "received_by_filter": self.kernel_received,
+            "dropped_by_kernel": self.kernel_dropped,
+        }
+
     def line(self) -> str:
         """One line like tcpdump's three: captured, received by filter, dropped."""
         text = f"{self.captured} packet{'s' if self.captured != 1 else ''} captured"
@@ -405,12 +413,19 @@ def _rtnl_request(msg_type: int, flags: int, payload: bytes) -> int:
     return 0
 
 
-def _modprobe_nlmon() -> None:
+def _modprobe_nlmon() -> str:
+    """Try to load the nlmon module; say what was tried, for the error text."""
     modprobe = shutil.which("modprobe") or (
         "/sbin/modprobe" if os.access("/sbin/modprobe", os.X_OK) else None
     )
-    if modprobe:
-        subprocess.run([modprobe, "-q", "nlmon"], capture_output=True, check=False, timeout=30)
+    if not modprobe:
+        return "no modprobe to load it"
+    try:
+        r = subprocess.run([modprobe, "nlmon"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"modprobe nlmon: {exc}"
+    lines = (r.stderr or r.stdout).strip().splitlines()
+    return "modprobe nlmon failed" + (f": {lines[-1]}" if lines else "")
 
 
 def ensure_nlmon(name: str) -> NlmonHandle:
@@ -432,15 +447,16 @@ def ensure_nlmon(name: str) -> NlmonHandle:
     payload = _newlink_nlmon(name)
     flags = NLM_F_CREATE | NLM_F_EXCL
     err = _rtnl_call(name, RTM_NEWLINK, flags, payload, "create")
+    tried = ""
     if err == errno.EOPNOTSUPP:
         # The kernel autoloads "rtnl-link-nlmon" when it can; try once more
         # after an explicit modprobe (containers often cannot).
-        _modprobe_nlmon()
+        tried = _modprobe_nlmon()
         err = _rtnl_call(name, RTM_NEWLINK, flags, payload, "create")
     if err == errno.EOPNOTSUPP:
         raise LiveCaptureError(
             f"cannot create {name}: the kernel has no nlmon support "
-            "(the nlmon module is missing: CONFIG_NLMON; 'modprobe nlmon' failed)"
+            f"(the nlmon module is missing, CONFIG_NLMON; {tried})"
         )
     if err in (errno.EPERM, errno.EACCES):
         raise LiveCaptureError(f"no permission to create {name}: needs root or CAP_NET_ADMIN")
@@ -502,7 +518,7 @@ class PortOwnerLookup:
 
     @classmethod
     def create(cls) -> PortOwnerLookup | None:
-        """None when the socket-table module is not available."""
+        """None when the socket-table module is not available or fails."""
         try:
             from . import sockets  # type: ignore[attr-defined,unused-ignore]
         except ImportError:
@@ -510,7 +526,12 @@ class PortOwnerLookup:
         owners_cls = getattr(sockets, "PortOwners", None)
         if owners_cls is None:
             return None
-        lookup = cls(owners_cls())
+        try:
+            table = owners_cls()
+        except Exception as exc:  # an optional feature must not stop the capture
+            print(f"nlshark: warning: no process attribution: {exc}", file=sys.stderr)
+            return None
+        lookup = cls(table)
         lookup._refresh()
         return lookup
 
