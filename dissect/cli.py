@@ -342,6 +342,8 @@ class _OutputPlan:
         except ConditionError as exc:
             raise ValueError(str(exc)) from None
         w = args.write_file
+        if args.create_nlmon and args.read_file:
+            raise ValueError("--create-nlmon is for live capture (-i), not with -r")
         if plan.autostop and not live:
             raise ValueError("-a stops a live capture; use -c N to read part of a file")
         if plan.ring and not w:
@@ -367,17 +369,16 @@ class _OutputPlan:
         plan.interface_name = args.interface or ("nlmon0" if live else None)
         return plan
 
-    def sink(self, linktype: int = LINKTYPE_NETLINK) -> _LazySink | None:
-        return None if self.write_file is None else _LazySink(self, linktype)
+    def sink(self) -> _LazySink | None:
+        return None if self.write_file is None else _LazySink(self)
 
 
 class _LazySink:
     """The -w file, opened with the link type of the first frame (a copied
     file may be LINUX_SLL) and refusing frames of another link type."""
 
-    def __init__(self, plan: _OutputPlan, linktype: int) -> None:
+    def __init__(self, plan: _OutputPlan) -> None:
         self.plan = plan
-        self.linktype = linktype
         self.sink: CaptureSink | None = None
 
     def open(self, linktype: int) -> CaptureSink:
@@ -414,7 +415,7 @@ class _LazySink:
             self.sink.close()
         elif self.plan.write_file is not None and self.plan.ring.get("filesize") is None:
             # Nothing came: still leave a valid, empty capture, as tcpdump does.
-            self.open(self.linktype).close()
+            self.open(LINKTYPE_NETLINK).close()
 
 
 def _int_or_none(value: int | float | None) -> int | None:
@@ -476,7 +477,8 @@ def _run_live(
     name = plan.interface_name or "nlmon0"
     count = args.count
     if "packets" in plan.autostop:
-        count = min(count or 1 << 62, int(plan.autostop["packets"]))
+        packets = int(plan.autostop["packets"])
+        count = packets if count is None else min(count, packets)
     duration = plan.autostop.get("duration")
     handle: live.NlmonHandle | None = None
     capture: live.LiveCapture | None = None

@@ -295,10 +295,6 @@ class LiveCapture:
         (safe to call from a signal handler)."""
         self._stop = True
 
-    @property
-    def stopping(self) -> bool:
-        return self._stop
-
     def _receive(self) -> RawFrame | None:
         """One frame, or None when none came within POLL_INTERVAL (or none
         is queued, in non-blocking mode)."""
