@@ -149,10 +149,18 @@ class Compiler:
         if lay is not None:
             return lay
         members: list[StructMember] = []
+        flex: StructMember | None = None
         off = 0
         for m in sdef.members:
             mab = f"{ab}.{field_name(m.name)}"
             mname = field_name(m.name)
+            if m.flexible:
+                # C flexible array member: the rest of the payload, as
+                # elements of `struct` or as bytes; it ends the struct.
+                elem = self.struct_layout(m.struct, mab, depth + 1) if m.struct and depth < 8 else None
+                fmt = self.formatter("binary", m.display_hint, None, False, m.units) or disp.hexbytes
+                flex = StructMember(mab, mname, off, 0, "flex", None, fmt, elem)
+                break
             if m.type in _INT_TYPES:
                 st = self._int_struct(m.type, m.byte_order)
                 fmt = self.formatter(m.type, m.display_hint, m.enum, m.enum_as_flags, m.units)
@@ -179,6 +187,7 @@ class Compiler:
                     members.append(StructMember(mab, mname, off, size, "bytes", None, fmt))
                 off += size
         lay = StructLayout(sdisplay, ab, members)
+        lay.flex = flex
         self._structs[key] = lay
         return lay
 
