@@ -6,7 +6,7 @@
 # flower, bpf (classic BPF bytecode), matchall, basic, fw, route, cgroup and
 # flow, with actions gact, mirred, pedit, vlan, skbedit, police, csum,
 # tunnel_key, ct, bpf, nat, sample, connmark, ctinfo, mpls, skbmod and gate;
-# `tc -s -d filter show`; `tc actions add/ls/get/del`; `tc chain`; a qdisc
+# `tc -s -d filter show`; `tc actions add/ls/get/del/flush`; `tc chain`; a qdisc
 # shared block; failing commands (extended ACK); deletions. Background
 # `tc monitor`.
 # Record (from the project root):
@@ -39,7 +39,7 @@ run tc -s -d qdisc show dev d0
 run tc qdisc del dev d0 root
 run tc qdisc add dev d0 root handle 8001: fq_codel limit 2000 target 4ms interval 90ms quantum 1400 flows 512 ecn ce_threshold 3ms memory_limit 16Mb drop_batch 32
 run tc qdisc change dev d0 root handle 8001: fq_codel limit 3000 noecn
-ping -c 3 -i 0.2 -W 1 192.0.2.99 >/dev/null
+python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); [s.sendto(bytes(200), ("192.0.2.99", 9)) for _ in range(5)]'
 run tc -s -d qdisc show dev d0
 run tc -s -d class show dev d0
 run tc qdisc replace dev d0 root handle 13: fq limit 5000 flow_limit 50 quantum 3028 initial_quantum 15140 maxrate 100mbit buckets 512 orphan_mask 511 refill_delay 50ms low_rate_threshold 500kbit ce_threshold 2ms timer_slack 20us horizon 5s horizon_drop
@@ -88,10 +88,12 @@ run tc class add dev v0 parent 1:1 classid 1:20 htb rate 10mbit ceil 100mbit pri
 run tc class change dev v0 classid 1:20 htb rate 20mbit ceil 90mbit prio 3
 run tc qdisc add dev v0 parent 1:10 handle 110: fq_codel
 run tc qdisc add dev v0 parent 1:20 handle 120: sfq perturb 10
-ping -c 3 -i 0.2 -W 1 198.51.100.2 >/dev/null
+python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); [s.sendto(bytes(200), ("198.51.100.2", 9)) for _ in range(5)]'
 run tc -s -d qdisc show dev v0
 run tc -s -d class show dev v0
 run tc class add dev v0 parent 1:1 classid 1:30 htb ceil 10mbit
+run tc class del dev v0 classid 1:20
+run tc -s -d class show dev v0
 run tc qdisc del dev v0 root
 run tc qdisc add dev v0 root handle 1: hfsc default 11
 run tc class add dev v0 parent 1: classid 1:1 hfsc sc rate 50mbit ul rate 80mbit

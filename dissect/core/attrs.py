@@ -78,7 +78,17 @@ class StructMember:
 class StructLayout:
     """A C struct: members at fixed offsets, decoded into child nodes."""
 
-    __slots__ = ("name", "abbrev", "size", "members", "whole", "int_members", "title", "keys", "flex")
+    __slots__ = (
+        "name",
+        "abbrev",
+        "size",
+        "members",
+        "whole",
+        "int_members",
+        "title",
+        "keys",
+        "flex",
+    )
 
     def __init__(self, name: str, abbrev: str, members: list[StructMember]) -> None:
         self.name = name
@@ -182,7 +192,9 @@ class StructLayout:
         assert fm is not None
         el = fm.sub
         if el is None or not el.size:
-            parent.add(Node(fm.abbrev, fm.name, start, n, buf, bytes(buf[start : start + n]), fm.fmt))
+            parent.add(
+                Node(fm.abbrev, fm.name, start, n, buf, bytes(buf[start : start + n]), fm.fmt)
+            )
             return
         node = Node(fm.abbrev, fm.name, start, n, buf)
         count = n // el.size

@@ -157,9 +157,13 @@ class Compiler:
             if m.flexible:
                 # C flexible array member: the rest of the payload, as
                 # elements of `struct` or as bytes; it ends the struct.
-                elem = self.struct_layout(m.struct, mab, depth + 1) if m.struct and depth < 8 else None
-                fmt = self.formatter("binary", m.display_hint, None, False, m.units) or disp.hexbytes
-                flex = StructMember(mab, mname, off, 0, "flex", None, fmt, elem)
+                elem = (
+                    self.struct_layout(m.struct, mab, depth + 1) if m.struct and depth < 8 else None
+                )
+                flex_fmt = (
+                    self.formatter("binary", m.display_hint, None, False, m.units) or disp.hexbytes
+                )
+                flex = StructMember(mab, mname, off, 0, "flex", None, flex_fmt, elem)
                 break
             if m.type in _INT_TYPES:
                 st = self._int_struct(m.type, m.byte_order)
