@@ -98,6 +98,7 @@ class Compiler:
         self._sets: dict[tuple[str, str], CompiledAttrSet] = {}
         self._structs: dict[tuple[str, str], StructLayout] = {}
         self._fmts: dict[tuple[Any, ...], disp.Formatter | None] = {}
+        self._spec_selectors: frozenset[str] | None = None
 
     # -- formatters ----------------------------------------------------------
     def formatter(
@@ -195,6 +196,17 @@ class Compiler:
         self._structs[key] = lay
         return lay
 
+    def spec_selectors(self) -> frozenset[str]:
+        """The selector names of every sub-message attribute of the spec."""
+        if self._spec_selectors is None:
+            self._spec_selectors = frozenset(
+                a.get("selector")
+                for aset in self.spec.attr_sets.values()
+                for a in aset.attrs.values()
+                if a.type == "sub-message" and isinstance(a.get("selector"), str)
+            )
+        return self._spec_selectors
+
     def _nested(self, set_name: str | None, prefix: str) -> Callable[[], CompiledAttrSet | None]:
         """A resolver that compiles a nested set on first use."""
         return lambda: self.attr_set(set_name, prefix) if set_name else None
@@ -220,6 +232,10 @@ class Compiler:
             cset.by_name[a.name] = dec
             if a.type == "sub-message" and isinstance(a.get("selector"), str):
                 selectors.add(a.get("selector"))
+        # An attribute that selects a sub-message of a nested set (TCA_KIND for
+        # TCA_STATS2/TCA_STATS_APP) is a selector here too, so the walk keeps
+        # its value and hands it down to the nests.
+        selectors.update(n for n in cset.by_name if n in self.spec_selectors())
         cset.selectors = frozenset(selectors)
         if selectors:
             for dec in cset.by_type.values():
