@@ -84,7 +84,15 @@ class ClassicFamily:
 
 
 CLASSIC_FAMILIES: tuple[ClassicFamily, ...] = (
-    ClassicFamily("route", 0, ROUTE_GROUPS, ROUTE_DEFAULT, "rtnlgrp", ("rtnl", "rtnetlink")),
+    ClassicFamily(
+        "route",
+        0,
+        ROUTE_GROUPS,
+        ROUTE_DEFAULT,
+        "rtnlgrp",
+        ("rtnl", "rtnetlink"),
+        "ipv4-mroute-r, ipv6-mroute-r need CAP_NET_ADMIN",
+    ),
     # include/uapi/linux/sock_diag.h: SKNLGRP_*
     ClassicFamily(
         "sock_diag",
@@ -93,7 +101,6 @@ CLASSIC_FAMILIES: tuple[ClassicFamily, ...] = (
         (),
         "sknlgrp",
         ("sock-diag", "inet_diag"),
-        "needs CAP_NET_ADMIN",
     ),
     # include/uapi/linux/xfrm.h: enum xfrm_nlgroups
     ClassicFamily(
@@ -129,7 +136,7 @@ CLASSIC_FAMILIES: tuple[ClassicFamily, ...] = (
         ("proc",),
         "cn_idx",
         ("cn",),
-        "proc events need CAP_NET_ADMIN; initial netns",
+        "proc events: initial netns only",
     ),  # fmt: skip
     # include/uapi/linux/netfilter/nfnetlink.h: enum nfnetlink_groups
     ClassicFamily(

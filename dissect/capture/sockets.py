@@ -216,6 +216,7 @@ def query_sockets(netns: str | None = None, timeout: float = 5.0) -> list[Netlin
     try:
         with RawNetlinkSocket(NETLINK_SOCK_DIAG, netns=netns, ext_ack=False) as sock:
             sock.settimeout(timeout)
+            own_inode = os.fstat(sock.fileno()).st_ino
             for data in sock.transact(SOCK_DIAG_BY_FAMILY, NLM_F_DUMP, diag_request()):
                 err = error_of(data)
                 if err:
@@ -242,6 +243,10 @@ def query_sockets(netns: str | None = None, timeout: float = 5.0) -> list[Netlin
         raise SocketQueryError(str(exc)) from None
     except OSError as exc:
         raise SocketQueryError(f"netlink socket dump failed: {exc.strerror or exc}") from None
+    # The asking socket is closed before anyone could find it in /proc.
+    if own_inode in out:
+        comm = (_read("/proc/self/comm") or b"").decode(errors="replace").rstrip("\n")
+        out[own_inode].processes = [(os.getpid(), comm)]
     return list(out.values())
 
 
@@ -306,8 +311,9 @@ def netlink_sockets(netns: str | None = None) -> list[NetlinkSocketInfo]:
     owners = socket_inode_owners({s.inode for s in socks if s.inode}, with_cmdline=True)
     for s in socks:
         held = owners.get(s.inode, [])
-        s.processes = [(pid, comm) for pid, comm, _ in held]
-        s.cmdline = held[0][2] if held else None
+        if held:
+            s.processes = [(pid, comm) for pid, comm, _ in held]
+            s.cmdline = held[0][2]
     return socks
 
 

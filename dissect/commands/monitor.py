@@ -86,6 +86,15 @@ def _parser() -> argparse.ArgumentParser:
         choices=["pcap", "pcapng"],
         help="format of -w FILE (default: pcap for *.pcap, else pcapng)",
     )
+    p.add_argument(
+        "-B",
+        dest="buffer_kib",
+        type=int,
+        default=RCVBUF >> 10,
+        metavar="KIB",
+        help=f"socket receive buffer per family in KiB (default {RCVBUF >> 10}; capped by "
+        "net.core.rmem_max)",
+    )
     p.add_argument("-c", dest="count", type=int, metavar="N", help="stop after N frames")
     p.add_argument(
         "-a", dest="autostop", metavar="duration:S", help="stop after S seconds (duration:S)"
@@ -140,12 +149,12 @@ def _cn_proc_control(sock: RawNetlinkSocket, op: int) -> int:
     return seq
 
 
-def _join(sub: Subscription, netns: str | None) -> tuple[_Member, list[str]]:
+def _join(sub: Subscription, netns: str | None, rcvbuf: int) -> tuple[_Member, list[str]]:
     """Open the family's socket and join its groups; returns the member and
     warnings (groups from 'all' that this kernel refused)."""
     where = f" in network namespace {netns!r}" if netns else ""
     try:
-        sock = RawNetlinkSocket(sub.protocol, netns=netns, rcvbuf=RCVBUF, ext_ack=False)
+        sock = RawNetlinkSocket(sub.protocol, netns=netns, rcvbuf=rcvbuf, ext_ack=False)
     except NetlinkSocketError as exc:
         if exc.errno == errno.EPROTONOSUPPORT:
             raise MonitorError(
@@ -163,7 +172,9 @@ def _join(sub: Subscription, netns: str | None) -> tuple[_Member, list[str]]:
                     why = "this kernel does not have this group"
                 elif exc.errno == errno.EPERM:
                     why = f"permission denied{_family_note(sub)}"
-                if name in sub.optional:
+                # A group 'all' picked that this kernel does not have yet is
+                # a warning; anything else (permissions) is an error.
+                if name in sub.optional and exc.errno == errno.EINVAL:
                     warnings.append(f"{sub.family}:{name} ({num}) not joined: {why}")
                     del sub.groups[name]
                     continue
@@ -414,6 +425,9 @@ def main(argv: list[str]) -> int:
     if args.count is not None and args.count <= 0:
         _err("-c expects a positive number of frames")
         return 2
+    if args.buffer_kib <= 0:
+        _err("-B expects a positive size in KiB")
+        return 2
     try:
         duration = _duration(args.autostop)
         subs = resolve(args.families, args.netns)
@@ -426,7 +440,7 @@ def main(argv: list[str]) -> int:
     stats = {"frames": 0, "overruns": 0}
     try:
         for sub in subs:
-            member, warnings = _join(sub, args.netns)
+            member, warnings = _join(sub, args.netns, args.buffer_kib << 10)
             members.append(member)
             for w in warnings:
                 _err(f"warning: {w}")
