@@ -101,7 +101,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-V", dest="verbose", action="store_true", help="print each message's tree")
     p.add_argument("-x", dest="hex", action="store_true", help="print trees with bytes and hex")
-    p.add_argument("-T", dest="format", choices=["text", "json", "jsonl"], default="text")
+    p.add_argument(
+        "-T", dest="format", choices=["text", "json", "jsonl"], default="text", help="output format"
+    )
     p.add_argument("--color", choices=["auto", "always", "never"], default="auto")
     return p
 
