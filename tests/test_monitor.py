@@ -54,6 +54,7 @@ class Monitor:
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         self.lines: list[str] = []
+        self.stdout = b""  # everything read so far
         self._buf = b""
         first = self.proc.stderr.readline().decode()  # type: ignore[union-attr]
         if "monitoring " not in first:
@@ -74,9 +75,7 @@ class Monitor:
             chunk = os.read(fd, 65536)
             if not chunk:
                 break
-            self._buf += chunk
-            *complete, self._buf = self._buf.split(b"\n")
-            self.lines += [c.decode() for c in complete]
+            self._take(chunk)
         sel.close()
         return self.records()
 
@@ -93,10 +92,14 @@ class Monitor:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         out, err = self.proc.communicate(timeout=timeout)
-        self._buf += out
-        *complete, self._buf = self._buf.split(b"\n")
-        self.lines += [c.decode() for c in complete]
+        self._take(out)
         return self.proc.returncode, err.decode()
+
+    def _take(self, chunk: bytes) -> None:
+        self.stdout += chunk
+        self._buf += chunk
+        *complete, self._buf = self._buf.split(b"\n")
+        self.lines += [c.decode(errors="replace") for c in complete]
 
 
 def _types(records: list[dict]) -> set[str]:
@@ -187,6 +190,19 @@ def test_pcap_format_and_count(ns, tmp_path):
     assert _types(records) == {"RTM_NEWLINK"}
     assert cap.read_bytes()[:4] == struct.pack("<I", 0xA1B23C4D)  # pcap, nanoseconds
     assert len(list(dissect.read_capture(cap))) == 2
+
+
+def test_capture_to_stdout(ns, tmp_path):
+    """``-w -``: the pcapng goes to stdout and nothing else does."""
+    mon = Monitor("route:link", "-c", "1", "--netns", ns, "-w", "-")
+    ns_run(ns, "ip", "link", "add", "ms0", "type", "veth", "peer", "name", "ms1")
+    mon.proc.wait(timeout=30)  # -c 1 ends it; one small frame fits the pipe
+    code, err = mon.finish()
+    assert code == 0, err
+    cap = tmp_path / "stdout.pcapng"
+    cap.write_bytes(mon.stdout)
+    frames = list(dissect.read_capture(cap))
+    assert len(frames) == 1 and frames[0].messages[0].type_name == "RTM_NEWLINK"
 
 
 def test_duration_stops_quietly(ns):

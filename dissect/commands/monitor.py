@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import itertools
 import os
 import selectors
 import signal
@@ -30,7 +31,7 @@ import socket
 import struct
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
 from .. import __version__
@@ -48,7 +49,7 @@ from ..capture.mcast import (
     resolve,
 )
 from ..capture.nlsocket import NetlinkSocketError, RawNetlinkSocket
-from ..core.netlink import Session
+from ..core.netlink import Frame, Session
 from ..render import text as tr
 from ..render.output import FrameOutput
 from ..schema import Registry
@@ -416,6 +417,27 @@ def _list(args: argparse.Namespace, out: IO[str]) -> int:
     return 0
 
 
+def _print(
+    args: argparse.Namespace, out: IO[str], frames: Iterable[Frame], stats: dict[str, int]
+) -> None:
+    use_color = args.color == "always" or (
+        args.color == "auto" and not os.environ.get("NO_COLOR") and out.isatty()
+    )
+    output = FrameOutput(
+        out,
+        args.format,
+        tree=args.verbose,
+        hex_bytes=args.hex,
+        style=tr.Style(use_color),
+        meta={"version": __version__, "monitor": args.families},
+        live=True,
+    )
+    try:
+        output.write_all(frames)
+    finally:
+        output.close({"overruns": stats["overruns"]} if stats["overruns"] else None)
+
+
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     out = sys.stdout
@@ -452,33 +474,24 @@ def main(argv: list[str]) -> int:
             except OSError as exc:
                 raise MonitorError(f"{args.write}: {exc.strerror or exc}") from None
         registry = Registry.default()
+        for problem in registry.errors:
+            _err(f"warning: spec not loaded: {problem}")
         session = Session(registry)
         for sub in subs:
             if sub.genl_id is not None:
                 session.learn_genl(sub.genl_id, sub.family)
-        use_color = args.color == "always" or (
-            args.color == "auto" and not os.environ.get("NO_COLOR") and out.isatty()
-        )
-        output = FrameOutput(
-            out,
-            args.format,
-            tree=args.verbose,
-            hex_bytes=args.hex,
-            style=tr.Style(use_color),
-            meta={"version": __version__, "monitor": args.families},
-            live=True,
-        )
         stop.install()
         joined = "; ".join(f"{m.sub.family}:{','.join(m.sub.groups)}" for m in members)
         where = f" in network namespace {args.netns}" if args.netns else ""
         _err(f"monitoring {joined}{where}")
         deadline = None if duration is None else time.monotonic() + duration
-        try:
-            output.write_all(
-                decode_frames(session, _frames(members, stop, deadline, writer, stats), args.count)
-            )
-        finally:
-            output.close({"overruns": stats["overruns"]} if stats["overruns"] else None)
+        raws = _frames(members, stop, deadline, writer, stats)
+        if args.write == "-":
+            # The capture itself goes to stdout (tshark -w -): nothing else may.
+            for _ in itertools.islice(raws, args.count):
+                pass
+        else:
+            _print(args, out, decode_frames(session, raws, args.count), stats)
     except MonitorError as exc:
         _err(str(exc))
         return 2
