@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import io
 import itertools
 import os
 import selectors
@@ -32,7 +33,7 @@ import struct
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from .. import __version__
 from ..api import decode_frames
@@ -251,6 +252,8 @@ class _Stop:
             self._saved.append((sig, signal.signal(sig, self._handler)))
 
     def _handler(self, signum: int, frame: Any) -> None:
+        if self.requested:  # asked twice (a reader that stopped reading): give up now
+            raise KeyboardInterrupt
         self.requested = True
 
     def restore(self) -> None:
@@ -262,6 +265,42 @@ class _Stop:
             self.rfd.close()
             self._wfd.close()
             self.rfd = self._wfd = None
+
+
+class _FdText(io.TextIOBase):
+    """Text output that reaches its file descriptor whole.  Each flush
+    writes with os.write until every byte is out: a signal that interrupts
+    a write to a full pipe returns a short count, and CPython's buffered
+    stdout was seen to drop the rest of such a write."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        super().__init__()
+        stream.flush()
+        self._fd = stream.fileno()
+        self._encoding = getattr(stream, "encoding", None) or "utf-8"
+        self._tty = stream.isatty()
+        self._parts: list[str] = []
+
+    def write(self, text: str) -> int:
+        self._parts.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        data = memoryview("".join(self._parts).encode(self._encoding, "replace"))
+        self._parts = []
+        while data:
+            data = data[os.write(self._fd, data) :]
+
+    def isatty(self) -> bool:
+        return self._tty
+
+
+def _output_stream(out: IO[str]) -> IO[str]:
+    try:
+        out.fileno()
+    except (OSError, ValueError, AttributeError):
+        return out  # not a file (a test's capture buffer): nothing to guard
+    return cast(IO[str], _FdText(out))
 
 
 class _Writer:
@@ -491,7 +530,8 @@ def main(argv: list[str]) -> int:
             for _ in itertools.islice(raws, args.count):
                 pass
         else:
-            _print(args, out, decode_frames(session, raws, args.count), stats)
+            text = _output_stream(out)
+            _print(args, text, decode_frames(session, raws, args.count), stats)
     except MonitorError as exc:
         _err(str(exc))
         return 2
