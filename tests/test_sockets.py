@@ -256,3 +256,12 @@ def _run_as_nobody(code: str) -> subprocess.CompletedProcess[str]:
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         timeout=60,
     )
+
+
+def test_through_the_nlshark_command(capsys, route_sock):
+    from dissect.cli import main as nlshark
+
+    s, _ = route_sock
+    assert nlshark(["sockets", "--json", "--pid", str(os.getpid())]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert s.getsockname()[0] in {r["portid"] for r in doc["sockets"] if r["family"] == "route"}
