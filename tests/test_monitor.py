@@ -429,3 +429,31 @@ def test_list(capsys):
     by_name = {(g["family"], g["group"]): g for g in doc["groups"]}
     assert by_name[("route", "ipv6-route")]["id"] == 11
     assert by_name[("nlctrl", "notify")]["genl_id"] == 16
+
+
+def test_group_words(monkeypatch):
+    """Group names in any case, '-' or '_', with or without the header's
+    prefix, by number for classic families; generic netlink names keep the
+    kernel's spelling."""
+    from dissect.capture import mcast
+
+    fake = mcast.GenlFamily(28, "mptcp_pm", {"mptcp_pm_cmds": 8, "mptcp_pm_events": 9})
+    monkeypatch.setattr(
+        mcast, "_find_genl", lambda name, netns: fake if name == "mptcp_pm" else None
+    )
+    (sub,) = mcast.resolve(["route:RTNLGRP_IPV4_IFADDR,ipv6_route,Link,27"])
+    assert sub.groups == {"ipv4-ifaddr": 5, "ipv6-route": 11, "link": 1, "mpls-route": 27}
+    assert sub.optional == set() and sub.protocol == 0
+    (sub,) = mcast.resolve(["mptcp_pm:MPTCP-PM-EVENTS"])
+    assert sub.groups == {"mptcp_pm_events": 9} and sub.genl_id == 28 and sub.protocol == 16
+    (sub,) = mcast.resolve(["mptcp_pm"])  # all its groups
+    assert list(sub.groups) == ["mptcp_pm_cmds", "mptcp_pm_events"]
+    subs = mcast.resolve(["route:link", "netfilter:nftables", "route:all"])
+    assert [s.family for s in subs] == ["route", "netfilter"]
+    assert subs[0].groups["link"] == 1 and "link" not in subs[0].optional
+    assert len(subs[0].groups) == 37 and "stats" in subs[0].optional
+    assert subs[1].groups == {"nftables": 7}
+    (sub,) = mcast.resolve(["connector"])
+    assert sub.groups == {"proc": 1}
+    (sub,) = mcast.resolve(["uevent"])
+    assert sub.family == "kobject_uevent" and sub.groups == {"kernel": 1, "udev": 2}

@@ -293,6 +293,9 @@ def _pick(
     picked: dict[str, int] = {}
     optional: set[str] = set()
     by_number = {v: k for k, v in available.items()}
+    # Generic netlink group names are the kernel's own spelling
+    # (mptcp_pm_events, page-pool): match them in any case, '-' or '_'.
+    by_norm = {_norm_group(k, ""): k for k in available}
     for word in words:
         w = _norm_group(word, prefix)
         if w == "all":
@@ -301,9 +304,10 @@ def _pick(
                     picked[k] = v
                     optional.add(k)
             continue
-        if w in available:
-            picked[w] = available[w]
-            optional.discard(w)
+        if w in by_norm:
+            key = by_norm[w]
+            picked[key] = available[key]
+            optional.discard(key)
             continue
         if numeric and w.isdigit() and int(w) > 0:
             n = int(w)
@@ -374,10 +378,7 @@ def group_name(protocol: int, group: int, genl_groups: dict[int, str] | None = N
     """A group number as the user would name it (``link``, ``ethtool:monitor``),
     else the number."""
     if protocol == NETLINK_GENERIC:
-        if genl_groups and group in genl_groups:
-            return genl_groups[group]
-        # linux/genetlink.h: GENL_ID_CTRL's "notify" group has the fixed id 16.
-        return "nlctrl:notify" if group == GENL_ID_CTRL else str(group)
+        return (genl_groups or {}).get(group, str(group))
     fam = classic_by_protocol(protocol)
     if fam is not None:
         for name, num in fam.groups.items():
