@@ -233,9 +233,9 @@ def query_sockets(netns: str | None = None, timeout: float = 5.0) -> list[Netlin
                         break
                     if mtype == SOCK_DIAG_BY_FAMILY:
                         info = parse_diag_message(data, off + 16, off + length)
-                        # A bound socket that joined groups is reported twice,
-                        # from the port table and from the multicast list
-                        # (net/netlink/diag.c): keep one per inode.
+                        # A socket that joined groups came twice in the dumps
+                        # seen here (6.18: the port table, then the multicast
+                        # list are walked): keep one per inode.
                         if info is not None and info.inode not in out:
                             out[info.inode] = info
                     off += (length + 3) & ~3
