@@ -12,10 +12,12 @@ serve the frames after them.  `decode_frame` decodes raw bytes on their own.
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from .capture import open_capture
+from .capture.frame import RawFrame
 from .core.constants import GENL_ID_CTRL, NETLINK_GENERIC
 from .core.netlink import Frame, Session
 from .schema import Registry
@@ -58,12 +60,21 @@ def decode_capture(
     """Decode a capture's frames (the first `count` only, if given) through
     an existing session."""
     with open_capture(path) as reader:
-        for raw in reader:
-            if count is not None and raw.number > count:
-                return
-            f = session.decode(raw.data, raw.linktype, raw.number, raw.ts_ns, raw.orig_len)
-            f.comment = raw.comment
-            yield f
+        yield from decode_frames(session, reader, count)
+
+
+def decode_frames(
+    session: Session, raws: Iterable[RawFrame], count: int | None = None
+) -> Iterator[Frame]:
+    """Decode raw frames from any source (a file, a live interface, a trace)
+    through `session`, stopping after `count` frames if given."""
+    if count is not None:
+        raws = itertools.islice(raws, count)
+    for raw in raws:
+        f = session.decode(raw.data, raw.linktype, raw.number, raw.ts_ns, raw.orig_len)
+        f.comment = raw.comment
+        f.process = raw.process
+        yield f
 
 
 def decode_frame(

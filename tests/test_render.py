@@ -54,3 +54,39 @@ def test_fast_frame_and_message_json_equal_reference(path):
         assert frame_json(f) == _dumps(frame_dict(f)), f.number
         for m in f.messages:
             assert message_json(m, f) == _dumps(message_dict(m, f)), (f.number, m.index)
+
+
+def test_frame_output_shows_the_owning_process_in_every_format():
+    import io
+    import json
+
+    from dissect.render.json import frame_dict, frame_json
+    from dissect.render.output import FrameOutput
+
+    f = Session().decode(frame(0, msg(16, 1, ifinfomsg() + u32(4, 1500))))
+    f.process = (4242, "ip")
+    texts = {}
+    for fmt in ("text", "jsonl", "json"):
+        buf = io.StringIO()
+        out = FrameOutput(buf, fmt)
+        out.write(f)
+        out.close()
+        texts[fmt] = buf.getvalue()
+    assert texts["text"].rstrip().endswith("[ip 4242]")
+    assert json.loads(texts["jsonl"])["process"] == {"pid": 4242, "comm": "ip"}
+    doc = json.loads(texts["json"])
+    assert doc["frames"][0]["process"] == {"pid": 4242, "comm": "ip"}
+    assert doc["end"] == {"frames": 1}
+    assert frame_json(f) == _dumps(frame_dict(f))
+    f.process = None
+    assert "process" not in json.loads(_jsonl_of(f))
+
+
+def _jsonl_of(f):
+    import io
+
+    from dissect.render.output import FrameOutput
+
+    buf = io.StringIO()
+    FrameOutput(buf, "jsonl").write(f)
+    return buf.getvalue()

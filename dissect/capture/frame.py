@@ -23,6 +23,9 @@ class RawFrame:
     orig_len: int  # length on the wire; more than len(data) when cut by the snaplen
     interface: int = 0  # pcapng interface id (0 for pcap)
     comment: str | None = None  # pcapng opt_comment(s) of the packet, joined by "\n"
+    # (pid, comm) of the process that sent or received the frame, when a live
+    # source knows it (tracing, socket ownership); never read from a file.
+    process: tuple[int, str] | None = None
 
     @property
     def ts(self) -> float:

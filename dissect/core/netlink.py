@@ -187,6 +187,7 @@ class Frame:
         "messages",
         "comment",
         "orig_len",
+        "process",
     )
 
     def __init__(self, number: int, ts_ns: int, linktype: int, data: bytes, root: Node) -> None:
@@ -200,6 +201,8 @@ class Frame:
         self.messages: list[Message] = []
         self.comment: str | None = None
         self.orig_len = len(data)
+        # (pid, comm) of the owning process, set by live sources that know it.
+        self.process: tuple[int, str] | None = None
 
 
 class Session:

@@ -243,11 +243,16 @@ def frame_dict(frame: Frame, tree: bool = True) -> dict[str, Any]:
         "protocol": f"NETLINK_{_proto(frame.protocol)}" if frame.protocol is not None else None,
         "direction": frame.direction,
         "comment": frame.comment,
+        "process": _process_dict(frame.process),
         "messages": [message_dict(m, frame, tree=False) for m in frame.messages],
     }
     if tree:
         d["tree"] = node_dict(frame.root)
     return d
+
+
+def _process_dict(process: tuple[int, str] | None) -> dict[str, Any] | None:
+    return None if process is None else {"pid": process[0], "comm": process[1]}
 
 
 def message_head_json(msg: Message, t: str, ts_ns: int) -> str:
@@ -284,33 +289,44 @@ def frame_json(frame: Frame) -> str:
     proto = f'"NETLINK_{protocol_name(frame.protocol)}"' if frame.protocol is not None else "null"
     direction = f'"{frame.direction}"' if frame.direction is not None else "null"
     comment = _quote(frame.comment) if frame.comment is not None else "null"
+    process = _dumps(_process_dict(frame.process))
     messages = ",".join([message_head_json(m, t, frame.ts_ns) for m in frame.messages])
     head = (
         f'{{"frame":{frame.number},"time":{t},"time_ns":{frame.ts_ns},"linktype":{frame.linktype},'
         f'"captured_len":{len(frame.data)},"orig_len":{frame.orig_len},"protocol":{proto},'
-        f'"direction":{direction},"comment":{comment},"messages":[{messages}]}}'
+        f'"direction":{direction},"comment":{comment},"process":{process},"messages":[{messages}]}}'
     )
     return _with_tree(head, frame.root)
 
 
+def jsonl_lines(frame: Frame) -> list[str]:
+    """A frame's JSON lines: one per message, or one for a frame without
+    messages (its tree carries the notes saying why)."""
+    if not frame.messages:
+        head = {
+            "frame": frame.number,
+            "time": frame.ts_ns / 1e9,
+            "time_ns": frame.ts_ns,
+            "family": None,
+            "direction": None,
+            "netlink": None,
+        }
+        return [_with_tree(_dumps(head), frame.root)]
+    lines = [message_json(msg, frame) for msg in frame.messages]
+    if frame.process is not None:
+        extra = ',"process":' + _dumps(_process_dict(frame.process)) + "}"
+        lines = [line[:-1] + extra for line in lines]
+    return lines
+
+
 def write_jsonl(frames: Iterable[Frame], out: IO[str]) -> int:
+    """Write JSON lines; returns the number of messages written."""
     n = 0
     for frame in frames:
-        for msg in frame.messages:
-            out.write(message_json(msg, frame))
+        for line in jsonl_lines(frame):
+            out.write(line)
             out.write("\n")
-            n += 1
-        if not frame.messages:
-            head = {
-                "frame": frame.number,
-                "time": frame.ts_ns / 1e9,
-                "time_ns": frame.ts_ns,
-                "family": None,
-                "direction": None,
-                "netlink": None,
-            }
-            out.write(_with_tree(_dumps(head), frame.root))
-            out.write("\n")
+        n += len(frame.messages)
     return n
 
 

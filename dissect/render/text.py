@@ -47,7 +47,13 @@ class Style:
 PLAIN = Style(False)
 
 
-def summary_line(msg: Message, t0_ns: int, ts_ns: int, style: Style = PLAIN) -> str:
+def summary_line(
+    msg: Message,
+    t0_ns: int,
+    ts_ns: int,
+    style: Style = PLAIN,
+    process: tuple[int, str] | None = None,
+) -> str:
     num = str(msg.frame) if msg.index <= 1 else f"{msg.frame}.{msg.index}"
     rel = (ts_ns - t0_ns) / 1e9
     worst = _worst_note(msg.node) if msg.noted else ""
@@ -58,6 +64,8 @@ def summary_line(msg: Message, t0_ns: int, ts_ns: int, style: Style = PLAIN) -> 
     )
     fam = msg.family
     info = msg.info
+    if process is not None:
+        mark += f" [{process[1]} {process[0]}]"
     return f"{num:>7} {rel:11.6f} {style.direction(msg.direction):>12} {fam:<10} {style.name(msg.type_name)}{(' ' + info) if info else ''}{mark}"
 
 

@@ -81,6 +81,7 @@ class MemberSpec:
     # nlshark: a union shown by the value of another member
     # (member name, [(value, length, display hint)])
     union_by: tuple[str, list[tuple[int, int, str | None]]] | None = None
+    flexible: bool = False  # nlshark: a trailing flexible array member
 
 
 @dataclass
@@ -270,6 +271,7 @@ def _load_struct(d: dict[str, Any], where: str, consts: dict[str, Any]) -> Struc
                 units=m.get("units"),
                 doc=m.get("doc"),
                 union_by=union_by,
+                flexible=bool(m.get("flexible-array", False)),
             )
         )
     trailer = None
