@@ -40,6 +40,7 @@ completed the call.  `NetlinkIO.comment` is the pcapng packet comment
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -250,10 +251,8 @@ class StraceParser:
             m = _DUMP_ROW.match(line)
             if m:
                 start = m.end()
-                try:
+                with contextlib.suppress(ValueError):  # not a dump row after all
                     call.buffer().extend(bytes.fromhex(line[start : start + _DUMP_HEX_WIDTH]))
-                except ValueError:
-                    pass  # not a dump row after all
         elif line[1] == "*":
             if not call.vectors:
                 call.vectors.append([])

@@ -33,6 +33,7 @@ reading until strace has written everything and exits, then closes the file.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shlex
 import shutil
@@ -100,6 +101,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--strace", metavar="PATH", help="the strace binary to use (default: strace from PATH)"
+    )
+    p.add_argument(
+        "--strace-log",
+        metavar="FILE",
+        help="also keep strace's own text output in FILE (a second opinion on every byte)",
     )
     p.add_argument(
         "--genl-from-host",
@@ -208,8 +214,11 @@ def frame_of(number: int, io: NetlinkIO) -> RawFrame:
 class _Tracer:
     """strace running the program, its two pipes and the signal thread."""
 
-    def __init__(self, strace: str, command: list[str] | None, pid: int | None) -> None:
+    def __init__(
+        self, strace: str, command: list[str] | None, pid: int | None, log: IO[str] | None = None
+    ) -> None:
         self.command = command
+        self.log = log
         self.attach_pid = pid
         self.parser = StraceParser()
         self.ptrace_denied = False
@@ -289,13 +298,14 @@ class _Tracer:
             if first is not None:
                 targets.insert(0, first)
         for pid in targets:
-            try:
+            with contextlib.suppress(OSError):
                 os.kill(pid, signo)
-            except OSError:
-                pass
 
     def buffers(self) -> Iterator[NetlinkIO]:
+        log = self.log
         for line in self.trace:
+            if log is not None:
+                log.write(line)
             yield from self.parser.feed(line)
         yield from self.parser.finish()
 
@@ -381,11 +391,19 @@ def _run(args: argparse.Namespace) -> int:
             meta={"version": __version__, "trace": what},
             live=True,
         )
+    log = None
     try:
-        tracer = _Tracer(strace, command if args.pid is None else None, args.pid)
+        if args.strace_log:
+            try:
+                log = open(args.strace_log, "w", encoding="utf-8")  # noqa: SIM115
+            except OSError as exc:
+                raise TraceError(f"{args.strace_log}: {exc.strerror or exc}") from None
+        tracer = _Tracer(strace, command if args.pid is None else None, args.pid, log)
     except TraceError:
         if writer is not None:
             writer.close()
+        if log is not None:
+            log.close()
         raise
     unknown: set[tuple[int, int]] = set()
 
@@ -428,6 +446,8 @@ def _run(args: argparse.Namespace) -> int:
         status = tracer.finish()
         if writer is not None:
             writer.close()
+        if log is not None:
+            log.close()
         if output is not None:
             output.close({"status": status})
     if tracer.ptrace_denied:
