@@ -38,6 +38,14 @@ FACTS = {
         "extack": {"8021q: Invalid VLAN id", "Nexthop has invalid gateway", "mtu greater than device maximum"},
     },
     "routes_multi.pcapng": {"messages": 247, "errors": {"OK": 18, "ENODEV": 9}, "extack": set()},
+    "tc.pcap": {
+        "messages": 1730,
+        "errors": {"OK": 102, "ENODEV": 9, "ENOENT": 2, "EPERM": 1, "EOPNOTSUPP": 1, "EINVAL": 1},
+        "extack": {
+            "Invalid handle", "Specified qdisc kind is unknown",
+            "TC action with specified index not found", "sch_taprio: Multi-queue device is required",
+        },
+    },
     "link_kinds.pcap": {"messages": 443, "errors": {"ENODEV": 49, "OK": 42}},
     "addr_route_neigh.pcap": {"messages": 477, "errors": {"OK": 44, "EADDRNOTAVAIL": 1}},
     "genl_ethtool.pcap": {
@@ -157,17 +165,11 @@ def test_genl_ids_agree_with_the_capturing_kernel(decoded):
                 assert m.family == kernel.get(m.type), (f.number, m.family)
 
 
-# rtnetlink traffic control (qdisc, class, filter, action, chain) has no spec yet.
-TC_TYPES = set(range(36, 51)) | {100, 101, 102}
-
-
 def _unexpected(msg, group: str, text: str) -> bool:
     if group == "malformed":
         return text not in MALFORMED_OK
     if group == "undecoded":
         family = msg.family.split()[0]
-        if msg.protocol == 0 and msg.type in TC_TYPES:
-            return False
         return family not in NOT_YET
     return False
 

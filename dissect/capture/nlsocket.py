@@ -35,6 +35,7 @@ NLMSG_DONE = 3
 SOL_NETLINK = 270
 NETLINK_ADD_MEMBERSHIP = 1
 NETLINK_DROP_MEMBERSHIP = 2
+NETLINK_PKTINFO = 3
 NETLINK_EXT_ACK = 11
 NETLINK_GET_STRICT_CHK = 12
 CLONE_NEWNET = 0x40000000
@@ -42,7 +43,12 @@ _HDR = struct.Struct("=IHHII")
 
 
 class NetlinkSocketError(Exception):
-    """The socket could not be opened, set up or used; the text says why."""
+    """The socket could not be opened, set up or used; the text says why and
+    `errno` is the system's error number when there was one."""
+
+    def __init__(self, text: str, errno: int | None = None) -> None:
+        super().__init__(text)
+        self.errno = errno
 
 
 def netns_path(netns: str) -> str:
@@ -80,7 +86,8 @@ class RawNetlinkSocket:
         except OSError as exc:
             where = f" in network namespace {netns!r}" if netns else ""
             raise NetlinkSocketError(
-                f"cannot open a netlink socket of protocol {protocol}{where}: {exc.strerror or exc}"
+                f"cannot open a netlink socket of protocol {protocol}{where}: {exc.strerror or exc}",
+                exc.errno,
             ) from None
         try:
             if rcvbuf:
@@ -93,7 +100,8 @@ class RawNetlinkSocket:
         except OSError as exc:
             self.sock.close()
             raise NetlinkSocketError(
-                f"cannot bind a netlink socket of protocol {protocol}: {exc.strerror or exc}"
+                f"cannot bind a netlink socket of protocol {protocol}: {exc.strerror or exc}",
+                exc.errno,
             ) from None
 
     @staticmethod
@@ -129,12 +137,17 @@ class RawNetlinkSocket:
         self.close()
 
     def add_membership(self, group: int) -> None:
-        """Join multicast group number `group` (any number, unlike bind's mask)."""
+        """Join multicast group number `group` (any number, unlike bind's mask).
+        NETLINK_PKTINFO is turned on too, so `recvfrom` can tell which group
+        a message was sent to."""
         try:
             self.sock.setsockopt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, group)
+            with contextlib.suppress(OSError):
+                self.sock.setsockopt(SOL_NETLINK, NETLINK_PKTINFO, 1)
         except OSError as exc:
             raise NetlinkSocketError(
-                f"cannot join multicast group {group} of protocol {self.protocol}: {exc.strerror or exc}"
+                f"cannot join multicast group {group} of protocol {self.protocol}: {exc.strerror or exc}",
+                exc.errno,
             ) from None
 
     def settimeout(self, timeout: float | None) -> None:
@@ -150,6 +163,21 @@ class RawNetlinkSocket:
     def recv(self, size: int = 1 << 20) -> bytes:
         """One buffer from the kernel (one skb: one or more messages)."""
         return self.sock.recv(size)
+
+    def recvfrom(self) -> tuple[bytes, int, int]:
+        """One whole buffer with its sender's port id and the multicast group
+        it was sent to (0 for unicast).  The size is peeked first
+        (MSG_PEEK|MSG_TRUNC gives the full length), so no skb is cut short.
+        The group comes from the NETLINK_PKTINFO control message (struct
+        nl_pktinfo) when there is one; the address's nl_groups only holds
+        the group as a bit, and only for groups up to 32."""
+        size = self.sock.recv_into(bytearray(16), 16, socket.MSG_PEEK | socket.MSG_TRUNC)
+        data, ancillary, _, (portid, mask) = self.sock.recvmsg(max(size, 16), 64)
+        group = mask.bit_length() if mask else 0
+        for level, kind, value in ancillary:
+            if level == SOL_NETLINK and kind == NETLINK_PKTINFO and len(value) >= 4:
+                group = struct.unpack_from("=I", value)[0]
+        return data, portid, group
 
     def transact(self, msg_type: int, flags: int, payload: bytes = b"") -> Iterator[bytes]:
         """Send a request and yield each buffer of its answer, up to and

@@ -78,12 +78,25 @@ class StructMember:
 class StructLayout:
     """A C struct: members at fixed offsets, decoded into child nodes."""
 
-    __slots__ = ("name", "abbrev", "size", "members", "whole", "int_members", "title", "keys")
+    __slots__ = (
+        "name",
+        "abbrev",
+        "size",
+        "members",
+        "whole",
+        "int_members",
+        "title",
+        "keys",
+        "flex",
+    )
 
     def __init__(self, name: str, abbrev: str, members: list[StructMember]) -> None:
         self.name = name
         self.abbrev = abbrev
         self.members = members
+        # a trailing flexible array member (``keys[]``): the bytes after
+        # `size`, as elements of `flex.sub` or as bytes
+        self.flex: StructMember | None = None
         self.title = f"struct {name}"
         # member names as the spec writes them, for selectors (ifi-family)
         self.keys = frozenset(m.name.replace("_", "-") for m in members)
@@ -171,6 +184,33 @@ class StructLayout:
             parent.note(
                 WARN, MALFORMED, f"struct {self.name} needs {self.size} bytes, only {avail} present"
             )
+        elif self.flex is not None and avail > self.size:
+            self._decode_flex(parent, buf, off + self.size, avail - self.size, depth)
+
+    def _decode_flex(self, parent: Node, buf: bytes, start: int, n: int, depth: int) -> None:
+        fm = self.flex
+        assert fm is not None
+        el = fm.sub
+        if el is None or not el.size:
+            parent.add(
+                Node(fm.abbrev, fm.name, start, n, buf, bytes(buf[start : start + n]), fm.fmt)
+            )
+            return
+        node = Node(fm.abbrev, fm.name, start, n, buf)
+        count = n // el.size
+        for i in range(count):
+            e = Node(fm.abbrev, f"[{i}]", start + i * el.size, el.size, buf)
+            if depth < MAX_DEPTH:
+                el.decode_into(e, buf, start + i * el.size, el.size, depth + 1)
+            node.add(e)
+        node._display = f"{count} x struct {el.name}"
+        if n % el.size:
+            node.note(
+                WARN,
+                MALFORMED,
+                f"{n % el.size} bytes left over after {count} elements of struct {el.name}",
+            )
+        parent.add(node)
 
 
 # ---------------------------------------------------------------------------
@@ -281,9 +321,12 @@ def walk_attrs(
 ) -> None:
     """Decode attributes in ``buf[off:end]`` as children of `parent`.
 
-    `known` holds selector values from outside the set (fixed-header
-    members).  A sub-message whose selector comes after it is decoded again
-    once the walk has seen the selector.
+    `known` holds selector values from outside the set: fixed-header
+    members, and the selector values of the enclosing nests (TCA_STATS_APP
+    inside TCA_STATS2 is selected by the message's TCA_KIND).  An attribute
+    of this set always decides over an inherited value of the same name.  A
+    sub-message whose selector comes after it is decoded again once the walk
+    has seen the selector.
     """
     children = parent.children
     if children is None:
@@ -293,7 +336,11 @@ def walk_attrs(
     table = cset.by_type if cset is not None else {}
     siblings: dict[str, Any] | None = None
     if cset is not None and cset.selectors:
-        siblings = dict(known) if known else {}
+        if known:
+            own = cset.by_name
+            siblings = {k: v for k, v in known.items() if k not in own}
+        else:
+            siblings = {}
     deferred: list[tuple[int, AttrDecoder, int, int, int]] | None = None
     while off < end:
         left = end - off
@@ -700,6 +747,10 @@ class StructAttr(AttrDecoder):
         plen = nla_len - 4
         lay = self.layout
         size = lay.size
+        if lay.flex is not None:
+            lay.decode_into(node, buf, off + 4, plen, depth + 1)
+            node._display = lay.title
+            return node
         if size and plen > size and plen % size == 0:
             node.children = []
             for i in range(plen // size):
@@ -857,10 +908,18 @@ class NestAttr(AttrDecoder):
             return node
         node._display = ""
         if self.header is None:
-            walk_attrs(ctx, buf, off + 4, off + nla_len, self.target, node, depth + 1)
+            walk_attrs(ctx, buf, off + 4, off + nla_len, self.target, node, depth + 1, siblings)
         else:
             decode_struct_and_attrs(
-                ctx, buf, off + 4, off + nla_len, self.header, self.target, node, depth + 1
+                ctx,
+                buf,
+                off + 4,
+                off + nla_len,
+                self.header,
+                self.target,
+                node,
+                depth + 1,
+                siblings,
             )
         return node
 
@@ -874,14 +933,15 @@ def decode_struct_and_attrs(
     cset: CompiledAttrSet | None,
     parent: Node,
     depth: int,
+    inherited: dict[str, Any] | None = None,
 ) -> None:
     """A fixed header (C struct, padded to 4 bytes) followed by attributes.
 
     Header members are offered to the attribute walk as selector values, so
     a sub-message can be chosen by a header field (IFLA_AF_SPEC by
-    ifi_family).
+    ifi_family); `inherited` are the enclosing levels' selector values.
     """
-    known: dict[str, Any] | None = None
+    known: dict[str, Any] | None = inherited
     if header is not None:
         size = header.size
         hn = Node(
@@ -890,7 +950,7 @@ def decode_struct_and_attrs(
         header.decode_into(hn, buf, start, end - start, depth)
         parent.add(hn)
         if cset is not None and cset.selectors and not header.keys.isdisjoint(cset.selectors):
-            known = {}
+            known = dict(inherited) if inherited else {}
             for m in hn.children or ():
                 key = m.name.replace("_", "-")
                 if key in cset.selectors:
@@ -1122,7 +1182,9 @@ class SubMessageAttr(AttrDecoder):
                 WARN, MALFORMED, f"nesting deeper than {ctx.max_depth} levels; not decoded further"
             )
             return node
-        decode_struct_and_attrs(ctx, buf, off + 4, off + nla_len, header, cset, node, depth + 1)
+        decode_struct_and_attrs(
+            ctx, buf, off + 4, off + nla_len, header, cset, node, depth + 1, siblings
+        )
         return node
 
 

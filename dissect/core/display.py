@@ -136,6 +136,113 @@ def _netlink_family(v: Any) -> str:
     return f"NETLINK_{PROTOCOLS[v]} ({v})" if isinstance(v, int) and v in PROTOCOLS else str(v)
 
 
+# Traffic control handles (linux/pkt_sched.h): 32 bits, major:minor in hex,
+# written the way tc writes them.
+TC_H_ROOT = 0xFFFFFFFF
+TC_H_INGRESS = 0xFFFFFFF1  # also TC_H_CLSACT
+TC_H_MIN_INGRESS = 0xFFF2
+TC_H_MIN_EGRESS = 0xFFF3
+_TC_SPECIAL = {
+    TC_H_ROOT: "root",
+    TC_H_INGRESS: "ffff:fff1 (ingress/clsact)",
+    0xFFFF0000 | TC_H_MIN_INGRESS: "ffff:fff2 (clsact ingress)",
+    0xFFFF0000 | TC_H_MIN_EGRESS: "ffff:fff3 (clsact egress)",
+}
+
+
+def tc_classid(v: int) -> str:
+    """``0x80010000`` -> ``8001:``, ``0x10010`` -> ``1:10``, ``0x5`` -> ``:5``."""
+    if v == TC_H_ROOT:
+        return "root"
+    if v == 0:
+        return "none"
+    major, minor = v >> 16, v & 0xFFFF
+    if major == 0:
+        return f":{minor:x}"
+    if minor == 0:
+        return f"{major:x}:"
+    return f"{major:x}:{minor:x}"
+
+
+def _tc_handle(v: Any) -> str:
+    if not isinstance(v, int) or not 0 <= v < 1 << 32:
+        return str(v)
+    return _TC_SPECIAL.get(v) or tc_classid(v)
+
+
+def _tc_handle_short(v: Any) -> str:
+    """Summary form: nothing for 0 (unset)."""
+    if v == 0:
+        return ""
+    return tc_classid(v) if isinstance(v, int) and 0 <= v < 1 << 32 else str(v)
+
+
+def _tc_parent_short(v: Any) -> str:
+    """Summary form of tcm_parent, as tc prints it: ``root``, ``ingress``,
+    ``egress`` (clsact hooks) or ``parent 1:10``; nothing for 0."""
+    if not isinstance(v, int) or not 0 <= v < 1 << 32:
+        return str(v)
+    if v == 0:
+        return ""
+    if v == TC_H_ROOT:
+        return "root"
+    if v == 0xFFFF0000 | TC_H_MIN_INGRESS:
+        return "ingress"
+    if v == 0xFFFF0000 | TC_H_MIN_EGRESS:
+        return "egress"
+    return f"parent {tc_classid(v)}"
+
+
+_tc_handle.short = _tc_handle_short  # type: ignore[attr-defined]
+
+
+def _tc_parent(v: Any) -> str:
+    return _tc_handle(v)
+
+
+_tc_parent.short = _tc_parent_short  # type: ignore[attr-defined]
+
+
+def _tc_filter_handle(v: Any) -> str:
+    return f"0x{v:x}" if isinstance(v, int) else str(v)
+
+
+_tc_filter_handle.short = lambda v: "" if v == 0 else _tc_filter_handle(v)  # type: ignore[attr-defined]
+
+# Action verdicts (TC_ACT_*, linux/pkt_cls.h); the top 4 bits of a verdict
+# are an opcode (TC_ACT_JUMP, TC_ACT_GOTO_CHAIN) with its argument below.
+TC_ACT_NAMES = {
+    -1: "unspec", 0: "ok", 1: "reclassify", 2: "drop", 3: "pipe", 4: "stolen", 5: "queued",
+    6: "repeat", 7: "redirect", 8: "trap",
+}  # fmt: skip
+_TC_ACT_EXT_SHIFT = 28
+
+
+def _tc_verdict_short(v: Any) -> str:
+    if not isinstance(v, int):
+        return str(v)
+    name = TC_ACT_NAMES.get(v)
+    if name is not None:
+        return name
+    u = v & 0xFFFFFFFF
+    op, arg = u >> _TC_ACT_EXT_SHIFT, u & ((1 << _TC_ACT_EXT_SHIFT) - 1)
+    if op == 1:
+        return f"jump {arg}"
+    if op == 2:
+        return f"goto chain {arg}"
+    return str(v)
+
+
+def _tc_verdict(v: Any) -> str:
+    short = _tc_verdict_short(v)
+    if not isinstance(v, int) or short == str(v):
+        return f"{v} (unknown)" if isinstance(v, int) else str(v)
+    return f"{short} ({v if -1 <= v <= 8 else hex(v & 0xFFFFFFFF)})"
+
+
+_tc_verdict.short = _tc_verdict_short  # type: ignore[attr-defined]
+
+
 HINTS: dict[str, Formatter] = {
     "hex": as_hex,
     "mac": mac,
@@ -150,6 +257,10 @@ HINTS: dict[str, Formatter] = {
     "errno": errno_fmt,
     "ifindex": _ifindex,
     "netlink-family": _netlink_family,
+    "tc-handle": _tc_handle,
+    "tc-parent": _tc_parent,
+    "tc-filter-handle": _tc_filter_handle,
+    "tc-verdict": _tc_verdict,
 }
 
 

@@ -98,6 +98,7 @@ class Compiler:
         self._sets: dict[tuple[str, str], CompiledAttrSet] = {}
         self._structs: dict[tuple[str, str], StructLayout] = {}
         self._fmts: dict[tuple[Any, ...], disp.Formatter | None] = {}
+        self._spec_selectors: frozenset[str] | None = None
 
     # -- formatters ----------------------------------------------------------
     def formatter(
@@ -149,10 +150,22 @@ class Compiler:
         if lay is not None:
             return lay
         members: list[StructMember] = []
+        flex: StructMember | None = None
         off = 0
         for m in sdef.members:
             mab = f"{ab}.{field_name(m.name)}"
             mname = field_name(m.name)
+            if m.flexible:
+                # C flexible array member: the rest of the payload, as
+                # elements of `struct` or as bytes; it ends the struct.
+                elem = (
+                    self.struct_layout(m.struct, mab, depth + 1) if m.struct and depth < 8 else None
+                )
+                flex_fmt = (
+                    self.formatter("binary", m.display_hint, None, False, m.units) or disp.hexbytes
+                )
+                flex = StructMember(mab, mname, off, 0, "flex", None, flex_fmt, elem)
+                break
             if m.type in _INT_TYPES:
                 st = self._int_struct(m.type, m.byte_order)
                 fmt = self.formatter(m.type, m.display_hint, m.enum, m.enum_as_flags, m.units)
@@ -179,8 +192,20 @@ class Compiler:
                     members.append(StructMember(mab, mname, off, size, "bytes", None, fmt))
                 off += size
         lay = StructLayout(sdisplay, ab, members)
+        lay.flex = flex
         self._structs[key] = lay
         return lay
+
+    def spec_selectors(self) -> frozenset[str]:
+        """The selector names of every sub-message attribute of the spec."""
+        if self._spec_selectors is None:
+            self._spec_selectors = frozenset(
+                a.get("selector")
+                for aset in self.spec.attr_sets.values()
+                for a in aset.attrs.values()
+                if a.type == "sub-message" and isinstance(a.get("selector"), str)
+            )
+        return self._spec_selectors
 
     def _nested(self, set_name: str | None, prefix: str) -> Callable[[], CompiledAttrSet | None]:
         """A resolver that compiles a nested set on first use."""
@@ -207,6 +232,10 @@ class Compiler:
             cset.by_name[a.name] = dec
             if a.type == "sub-message" and isinstance(a.get("selector"), str):
                 selectors.add(a.get("selector"))
+        # An attribute that selects a sub-message of a nested set (TCA_KIND for
+        # TCA_STATS2/TCA_STATS_APP) is a selector here too, so the walk keeps
+        # its value and hands it down to the nests.
+        selectors.update(n for n in cset.by_name if n in self.spec_selectors())
         cset.selectors = frozenset(selectors)
         if selectors:
             for dec in cset.by_type.values():

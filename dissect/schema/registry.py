@@ -47,14 +47,27 @@ FieldPath = tuple[str, ...]
 
 
 def find_path(node: Node, path: FieldPath) -> Node | None:
-    """The descendant reached by following field abbreviations from `node`."""
+    """The descendant reached by following field abbreviations from `node`.
+
+    The elements of an indexed array carry the array's own abbreviation; a
+    path that goes on below such an array continues in its first element
+    (``tab.kind`` is the kind of the first action of TCA_ROOT_TAB).
+    """
     for ab in path:
         for c in node.children or ():
             if c.abbrev == ab:
                 node = c
                 break
         else:
-            return None
+            kids = node.children
+            if not kids or kids[0].abbrev != node.abbrev:
+                return None
+            for c in kids[0].children or ():
+                if c.abbrev == ab:
+                    node = c
+                    break
+            else:
+                return None
     return node
 
 

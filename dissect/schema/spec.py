@@ -78,6 +78,7 @@ class MemberSpec:
     struct: str | None = None
     units: str | None = None
     doc: str | None = None
+    flexible: bool = False  # nlshark: a trailing flexible array member
 
 
 @dataclass
@@ -247,6 +248,7 @@ def _load_struct(d: dict[str, Any], where: str, consts: dict[str, Any]) -> Struc
                 struct=m.get("struct"),
                 units=m.get("units"),
                 doc=m.get("doc"),
+                flexible=bool(m.get("flexible-array", False)),
             )
         )
     return StructDef(name, members)
