@@ -10,6 +10,7 @@ not installed are skipped, each with its reason.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -455,3 +456,53 @@ def test_tools(
     if name == "ethtool lo":
         families = {m.family for f in read_capture(tmp_path / "t.pcapng") for m in f.messages}
         assert "ethtool" in families
+
+
+CTRL_C = BLOCKING.replace(
+    "s.recv(65536)   # nothing more comes: wait for SIGINT",
+    """import signal
+def first(*_):
+    print("SIGINT", flush=True)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+signal.signal(signal.SIGINT, first)
+s.recv(65536)   # the first ^C is caught and the wait goes on; the second ends it""",
+)
+
+
+def test_ctrl_c_at_a_terminal(tmp_path: Path) -> None:
+    """^C typed at a terminal reaches nlshark, strace and the program at once
+    (the foreground process group): a program that catches the first one goes
+    on, the second stops it, and nlshark writes everything and exits 130.
+    (Whether nlshark also forwarded the signal cannot be seen here: the
+    kernel merges a second SIGINT that arrives while the first is pending.)"""
+    import pty
+
+    out = tmp_path / "t.pcapng"
+    argv = [*NLSHARK, "trace", "-q", "-w", str(out), "--", sys.executable, "-c", CTRL_C]
+    pid, master = pty.fork()
+    if pid == 0:  # a new session whose controlling terminal is the pty
+        os.execve(sys.executable, argv, ENV)
+    text = b""
+    status = None
+    try:
+        _wait_frames(out, 2)
+        os.write(master, b"\x03")  # the terminal's interrupt character
+        end = time.monotonic() + 20
+        while b"SIGINT" not in text and time.monotonic() < end:
+            text += os.read(master, 4096)
+        time.sleep(1)
+        assert os.waitpid(pid, os.WNOHANG) == (0, 0), text  # one SIGINT only: still waiting
+        os.write(master, b"\x03")
+        _, status = os.waitpid(pid, 0)
+        with contextlib.suppress(OSError):
+            while chunk := os.read(master, 4096):
+                text += chunk
+    finally:
+        if status is None:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(master)
+    assert text.count(b"SIGINT") == 1, text
+    assert b"KeyboardInterrupt" in text
+    assert os.waitstatus_to_exitcode(status) == 128 + signal.SIGINT, text
+    assert len(frames(tmp_path)) == 2
