@@ -264,3 +264,16 @@ def test_frames_written_and_read_back(tmp_path: Path) -> None:
     frames = list(decode_frames(Session(), raws))
     assert [f.process for f in frames] == [(io.pid, io.comm) for io in ios]
     assert [f.messages[0].direction for f in frames[:2]] == ["user->kernel", "kernel->user"]
+
+
+def test_sample_processes() -> None:
+    """The first process is the program; each pid leaves with its exit line."""
+    parser = StraceParser(netlink_protocol_of=None)
+    seen: set[int] = set()
+    with SAMPLE.open() as f:
+        for line in f:
+            parser.feed(line)
+            seen |= parser.pids
+    assert parser.first_pid == 2521
+    assert seen == {2521, 2522, 2523, 2524, 2525}
+    assert parser.pids == set()

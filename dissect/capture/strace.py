@@ -216,7 +216,6 @@ class StraceParser:
         self.inodes: dict[int, int] = {}  # socket inode -> netlink protocol
         self.pids: set[int] = set()
         self.first_pid: int | None = None
-        self.exit_status: dict[int, str] = {}
         self._unfinished: dict[int, str] = {}
         # pid -> (comm strace still shows, the program's name since execve):
         # strace 6.1 may keep the pre-exec name for a process that execs.
@@ -277,8 +276,7 @@ class StraceParser:
         if body.startswith("---"):
             return  # a signal
         if body.startswith("+++"):
-            self.pids.discard(pid)
-            self.exit_status[pid] = body.strip("+ ")
+            self.pids.discard(pid)  # exited, or killed
             return
         if body.startswith("<... "):
             head = self._unfinished.pop(pid, None)
