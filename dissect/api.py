@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 
 from .capture import open_capture
 from .capture.frame import RawFrame
+from .capture.strace import process_from_comment
 from .core.constants import GENL_ID_CTRL, NETLINK_GENERIC
 from .core.netlink import Frame, Session
 from .schema import Registry
@@ -73,7 +74,8 @@ def decode_frames(
     for raw in raws:
         f = session.decode(raw.data, raw.linktype, raw.number, raw.ts_ns, raw.orig_len)
         f.comment = raw.comment
-        f.process = raw.process
+        # A frame written by ``nlshark trace`` names its process in its comment.
+        f.process = raw.process or (process_from_comment(raw.comment) if raw.comment else None)
         yield f
 
 

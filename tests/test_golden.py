@@ -66,6 +66,11 @@ FACTS = {
     },
     "sock_diag.pcap": {"messages": 61},
     "mixed_families.pcapng": {"messages": 121, "errors": {"OK": 12, "ENODEV": 3}},
+    "trace_rtnl_618.pcapng": {
+        "messages": 381,
+        "errors": {"OK": 23, "ENODEV": 15, "EINVAL": 2, "ENOENT": 2, "EEXIST": 1},
+        "extack": {"mtu greater than device maximum"},
+    },
 }  # fmt: skip
 
 # Families that later work covers; their messages may stay undecoded for now.

@@ -24,7 +24,8 @@ class RawFrame:
     interface: int = 0  # pcapng interface id (0 for pcap)
     comment: str | None = None  # pcapng opt_comment(s) of the packet, joined by "\n"
     # (pid, comm) of the process that sent or received the frame, when a live
-    # source knows it (tracing, socket ownership); never read from a file.
+    # source knows it (tracing, socket ownership); from a file, only through
+    # the packet comment ``nlshark trace`` writes (api.decode_frames).
     process: tuple[int, str] | None = None
 
     @property
