@@ -549,7 +549,7 @@ def test_signal_stops_cleanly(tmp_path: Path, sig: int, fmt: str) -> None:
     assert len(out.splitlines()) == captured  # every frame printed as well
     if shutil.which("tshark"):
         r = subprocess.run(
-            ["tshark", "-r", str(out_file)], capture_output=True, text=True, timeout=60
+            ["tshark", "-r", str(out_file)], capture_output=True, text=True, timeout=300
         )
         assert r.returncode == 0 and len(r.stdout.splitlines()) == captured
 
