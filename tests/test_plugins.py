@@ -158,3 +158,25 @@ def test_lookup_after_first_use_still_names_every_message(tmp_path):
     unnamed = genl_msgs(prescan=False)
     assert all(m.family == "genl id 20" for m in unnamed)
     assert any("--genl NAME=20" in n.text for m in unnamed for _, n in m.node.all_notes())
+
+
+def test_unreadable_user_plugin_dir_is_a_warning_not_a_crash(tmp_path, monkeypatch):
+    """Listing ~/.config/nlshark/plugins fails (EACCES under another user's
+    HOME): the failure is a registry error, the shipped specs still load."""
+    import os
+    from pathlib import Path
+
+    from dissect.schema import Registry
+
+    locked = tmp_path / "cfg"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(locked))
+
+    def is_dir(self: Path) -> bool:
+        if str(self).startswith(str(locked)):
+            raise PermissionError(13, "Permission denied")
+        return os.path.isdir(self)
+
+    monkeypatch.setattr(Path, "is_dir", is_dir)
+    reg = Registry.default()
+    assert any("Permission denied" in e for e in reg.errors), reg.errors
+    assert any(s.name == "rt-link" for s in reg.specs)

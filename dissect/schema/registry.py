@@ -300,15 +300,22 @@ class Registry:
         of family folders ``DIR/*/*.yaml``; a kernel source tree is read from
         its ``Documentation/netlink/specs``; a file is loaded as it is."""
         p = Path(path)
-        if p.is_file():
-            self.load_file(p, origin)
+        try:
+            if p.is_file():
+                self.load_file(p, origin)
+                return
+            if not p.is_dir():
+                return
+            kernel = p / "Documentation" / "netlink" / "specs"
+            if kernel.is_dir():
+                p = kernel
+            files = sorted([*p.glob("*.yaml"), *p.glob("*/*.yaml")])
+        except OSError as exc:
+            # An unreadable folder (another user's HOME, a dead mount) is
+            # reported like a broken spec, not fatal: the others still load.
+            self.errors.append(f"{p}: {exc.strerror or exc}")
             return
-        if not p.is_dir():
-            return
-        kernel = p / "Documentation" / "netlink" / "specs"
-        if kernel.is_dir():
-            p = kernel
-        for f in sorted([*p.glob("*.yaml"), *p.glob("*/*.yaml")]):
+        for f in files:
             self.load_file(f, origin)
 
     @classmethod
