@@ -24,8 +24,7 @@ from . import __version__
 from .api import decode_frames, prescan_genl
 from .capture import LINKTYPE_NETLINK, CaptureError, RawFrame, TruncatedCaptureError, open_capture
 from .core.netlink import Session
-from .render import text as tr
-from .render.output import FrameOutput
+from .render.output import add_output_options, output_from_args
 from .schema import Registry
 
 if TYPE_CHECKING:
@@ -100,21 +99,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="live capture: do not look up the process owning each netlink port",
     )
-    p.add_argument(
-        "-V",
-        dest="verbose",
-        action="store_true",
-        help="print the full annotated tree of every message",
-    )
-    p.add_argument(
-        "-x",
-        dest="hex",
-        action="store_true",
-        help="print the tree with each node's bytes, plus a hex dump of each frame",
-    )
-    p.add_argument(
-        "-T", dest="format", choices=["text", "json", "jsonl"], default="text", help="output format"
-    )
+    add_output_options(p)
     p.add_argument("-c", dest="count", type=int, metavar="N", help="stop after N frames")
     p.add_argument(
         "-G",
@@ -152,22 +137,8 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not read the file twice to learn generic netlink ids used before their lookup",
     )
-    p.add_argument(
-        "--color",
-        choices=["auto", "always", "never"],
-        default="auto",
-        help="colour output (auto: on a terminal, unless NO_COLOR is set)",
-    )
     p.add_argument("--version", action="version", version=f"nlshark {__version__}")
     return p
-
-
-def _use_color(choice: str, stream: IO[str]) -> bool:
-    if choice == "always":
-        return True
-    if choice == "never" or os.environ.get("NO_COLOR"):
-        return False
-    return stream.isatty()
 
 
 def _parse_genl(items: list[str]) -> dict[int, str]:
@@ -266,23 +237,16 @@ def _run(args: argparse.Namespace) -> int:
         # one being captured: name the ids the traffic does not name itself.
         with contextlib.suppress(HostQueryError):
             session.genl_fallback = host_genl_families(session)
-    style = tr.Style(_use_color(args.color, out))
     if live:
-        return _run_live(args, plan, session, out, style)
+        return _run_live(args, plan, session, out)
     status = 0
     try:
         if not args.no_prescan and args.read_file != "-":
             session.genl_names.update(prescan_genl(args.read_file, registry, bo))
         output = None
         if plan.print_frames:
-            output = FrameOutput(
-                out,
-                args.format,
-                tree=args.verbose,
-                hex_bytes=args.hex,
-                style=style,
-                meta={"version": __version__, "file": os.path.basename(args.read_file)},
-            )
+            meta = {"version": __version__, "file": os.path.basename(args.read_file)}
+            output = output_from_args(args, out, meta)
         sink = plan.sink()
         try:
             with open_capture(args.read_file) as reader:
@@ -469,9 +433,7 @@ def _stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def _run_live(
-    args: argparse.Namespace, plan: _OutputPlan, session: Session, out: IO[str], style: tr.Style
-) -> int:
+def _run_live(args: argparse.Namespace, plan: _OutputPlan, session: Session, out: IO[str]) -> int:
     from .capture import live
 
     name = plan.interface_name or "nlmon0"
@@ -494,15 +456,8 @@ def _run_live(
             sink.open(LINKTYPE_NETLINK)  # a file that cannot be written fails now
         output = None
         if plan.print_frames:
-            output = FrameOutput(
-                out,
-                args.format,
-                tree=args.verbose,
-                hex_bytes=args.hex,
-                style=style,
-                meta={"version": __version__, "interface": name},
-                live=True,
-            )
+            meta = {"version": __version__, "interface": name}
+            output = output_from_args(args, out, meta, live=True)
         try:
             with _stop_on_signals(capture.request_stop):
                 print(f"Capturing on '{name}'", file=sys.stderr, flush=True)

@@ -8,15 +8,8 @@ have its generic netlink family ids named (``nlshark --genl-from-host``).
 
 from __future__ import annotations
 
-import os
-import struct
-
 from ..core.netlink import Session
-from .nlsocket import NLM_F_DUMP, NetlinkSocketError, RawNetlinkSocket, error_of
-
-NETLINK_GENERIC = 16
-GENL_ID_CTRL = 16
-CTRL_CMD_GETFAMILY = 3
+from .mcast import GroupError, genl_families
 
 
 class HostQueryError(Exception):
@@ -24,21 +17,12 @@ class HostQueryError(Exception):
 
 
 def host_genl_families(session: Session | None = None, timeout: float = 2.0) -> dict[int, str]:
-    """Generic netlink family id -> name on this machine's running kernel."""
+    """Generic netlink family id -> name on this machine's running kernel
+    (the ids every kernel fixes, like nlctrl's, are left to the registry)."""
     s = session or Session()
-    learned = Session(s.registry)
     try:
-        with RawNetlinkSocket(NETLINK_GENERIC, ext_ack=False) as sock:
-            sock.settimeout(timeout)
-            getfamily = struct.pack("=BBH", CTRL_CMD_GETFAMILY, 1, 0)
-            for data in sock.transact(GENL_ID_CTRL, NLM_F_DUMP, getfamily):
-                err = error_of(data)
-                if err:
-                    raise HostQueryError(f"the kernel refused the family dump: {os.strerror(err)}")
-                learned.decode(sock.as_frame(data))
-    except NetlinkSocketError as exc:
+        families = genl_families(timeout=timeout)
+    except GroupError as exc:
         raise HostQueryError(str(exc)) from None
-    except OSError as exc:
-        raise HostQueryError(f"generic netlink family dump failed: {exc}") from None
     fixed = s.registry.fixed_genl_ids()
-    return {k: v for k, v in learned.genl_names.items() if k not in fixed}
+    return {f.id: f.name for f in families.values() if f.id not in fixed}

@@ -66,6 +66,7 @@ class CaptureSink:
     path: str
     pcapng: bool = False
     interface_name: str | None = None
+    section_comment: str | None = None  # pcapng only
     linktype: int = LINKTYPE_NETLINK
     snaplen: int = DEFAULT_SNAPLEN
     ring_filesize_kb: int | None = None
@@ -104,7 +105,7 @@ class CaptureSink:
         f = sys.stdout.buffer if path == "-" else open(path, "wb")  # noqa: SIM115
         w: PcapWriter | PcapngWriter
         if self.pcapng:
-            w = PcapngWriter(f)
+            w = PcapngWriter(f, section_comment=self.section_comment)
             w.add_interface(self.linktype, self.interface_name, self.snaplen)
         else:
             w = PcapWriter(f, self.linktype, nanosecond=True, snaplen=self.snaplen)

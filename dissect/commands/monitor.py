@@ -37,7 +37,7 @@ from typing import IO, Any, cast
 
 from .. import __version__
 from ..api import decode_frames
-from ..capture import PcapngWriter, PcapWriter, RawFrame
+from ..capture import RawFrame
 from ..capture.linktypes import LINKTYPE_NETLINK, netlink_pseudo_header
 from ..capture.mcast import (
     CLASSIC_FAMILIES,
@@ -50,9 +50,9 @@ from ..capture.mcast import (
     resolve,
 )
 from ..capture.nlsocket import NetlinkSocketError, RawNetlinkSocket
+from ..capture.ring import CaptureSink
 from ..core.netlink import Frame, Session
-from ..render import text as tr
-from ..render.output import FrameOutput
+from ..render.output import add_output_options, output_from_args
 from ..schema import Registry
 
 PACKET_USER = 6  # linux/if_packet.h
@@ -101,12 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-a", dest="autostop", metavar="duration:S", help="stop after S seconds (duration:S)"
     )
-    p.add_argument("-V", dest="verbose", action="store_true", help="print each message's tree")
-    p.add_argument("-x", dest="hex", action="store_true", help="print trees with bytes and hex")
-    p.add_argument(
-        "-T", dest="format", choices=["text", "json", "jsonl"], default="text", help="output format"
-    )
-    p.add_argument("--color", choices=["auto", "always", "never"], default="auto")
+    add_output_options(p)
     return p
 
 
@@ -303,33 +298,21 @@ def _output_stream(out: IO[str]) -> IO[str]:
     return cast(IO[str], _FdText(out))
 
 
-class _Writer:
-    def __init__(self, path: str, fmt: str | None, specs: list[str]) -> None:
-        if fmt is None:
-            fmt = "pcap" if path.endswith(".pcap") else "pcapng"
-        self.w: PcapWriter | PcapngWriter
-        if fmt == "pcap":
-            self.w = PcapWriter(path, LINKTYPE_NETLINK, nanosecond=True)
-        else:
-            self.w = PcapngWriter(path, section_comment="nlshark monitor " + " ".join(specs))
-            self.w.add_interface(LINKTYPE_NETLINK, name="netlink monitor")
-
-    def write(self, raw: RawFrame) -> None:
-        if isinstance(self.w, PcapngWriter):
-            self.w.write(raw.data, raw.ts_ns, comment=raw.comment)
-        else:
-            self.w.write(raw.data, raw.ts_ns)
-        self.w.flush()
-
-    def close(self) -> None:
-        self.w.close()
+def _open_sink(path: str, fmt: str | None, specs: list[str]) -> CaptureSink:
+    pcapng = (fmt or ("pcap" if path.endswith(".pcap") else "pcapng")) == "pcapng"
+    return CaptureSink(
+        path,
+        pcapng=pcapng,
+        interface_name="netlink monitor",
+        section_comment="nlshark monitor " + " ".join(specs),
+    )
 
 
 def _frames(
     members: list[_Member],
     stop: _Stop,
     deadline: float | None,
-    writer: _Writer | None,
+    writer: CaptureSink | None,
     stats: dict[str, int],
 ) -> Iterator[RawFrame]:
     sel = selectors.DefaultSelector()
@@ -459,17 +442,8 @@ def _list(args: argparse.Namespace, out: IO[str]) -> int:
 def _print(
     args: argparse.Namespace, out: IO[str], frames: Iterable[Frame], stats: dict[str, int]
 ) -> None:
-    use_color = args.color == "always" or (
-        args.color == "auto" and not os.environ.get("NO_COLOR") and out.isatty()
-    )
-    output = FrameOutput(
-        out,
-        args.format,
-        tree=args.verbose,
-        hex_bytes=args.hex,
-        style=tr.Style(use_color),
-        meta={"version": __version__, "monitor": args.families},
-        live=True,
+    output = output_from_args(
+        args, out, {"version": __version__, "monitor": args.families}, live=True
     )
     try:
         output.write_all(frames)
@@ -498,7 +472,7 @@ def main(argv: list[str]) -> int:
         _err(str(exc))
         return 2
     members: list[_Member] = []
-    writer: _Writer | None = None
+    writer: CaptureSink | None = None
     stop = _Stop()
     stats = {"frames": 0, "overruns": 0}
     try:
@@ -509,7 +483,7 @@ def main(argv: list[str]) -> int:
                 _err(f"warning: {w}")
         if args.write:
             try:
-                writer = _Writer(args.write, args.file_format, args.families)
+                writer = _open_sink(args.write, args.file_format, args.families)
             except OSError as exc:
                 raise MonitorError(f"{args.write}: {exc.strerror or exc}") from None
         registry = Registry.default()

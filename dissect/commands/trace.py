@@ -48,11 +48,10 @@ from .. import __version__
 from ..api import decode_frames
 from ..capture.frame import RawFrame
 from ..capture.linktypes import LINKTYPE_NETLINK, PACKET_OUTGOING, netlink_pseudo_header
+from ..capture.ring import CaptureSink
 from ..capture.strace import TRACED_CALLS, NetlinkIO, StraceParser
-from ..capture.writer import PcapngWriter, PcapWriter
 from ..core.netlink import Session
-from ..render import text as tr
-from ..render.output import FrameOutput
+from ..render.output import add_output_options, output_from_args
 from ..schema import Registry
 
 PACKET_HOST = 0  # include/uapi/linux/if_packet.h: addressed to this host
@@ -80,18 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-q", dest="quiet", action="store_true", help="print nothing, only write the file"
     )
-    p.add_argument(
-        "-V", dest="verbose", action="store_true", help="print the full tree of every message"
-    )
-    p.add_argument(
-        "-x",
-        dest="hex",
-        action="store_true",
-        help="print the tree with each node's bytes, plus a hex dump",
-    )
-    p.add_argument(
-        "-T", dest="format", choices=["text", "json", "jsonl"], default="text", help="output format"
-    )
+    add_output_options(p)
     p.add_argument(
         "-p",
         dest="pid",
@@ -119,9 +107,6 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="DIR",
         help="load family specs (YNL YAML) from DIR first",
-    )
-    p.add_argument(
-        "--color", choices=["auto", "always", "never"], default="auto", help="colour output"
     )
     p.add_argument("command", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return p
@@ -320,13 +305,11 @@ class _Tracer:
         return 128 - rc if rc < 0 else rc
 
 
-def _open_writer(path: str) -> PcapWriter | PcapngWriter:
+def _open_sink(path: str) -> CaptureSink:
     if path == "-":
         raise TraceError("-w -: the program's own output goes to stdout; give a file name")
     try:
-        if path.endswith(".pcap"):
-            return PcapWriter(path, nanosecond=True)
-        return PcapngWriter(path)
+        return CaptureSink(path, pcapng=not path.endswith(".pcap"), interface_name="strace")
     except OSError as exc:
         raise TraceError(f"{path}: {exc.strerror or exc}") from None
 
@@ -372,25 +355,12 @@ def _run(args: argparse.Namespace) -> int:
         except HostQueryError as exc:
             print(f"nlshark trace: warning: --genl-from-host: {exc}", file=sys.stderr)
 
-    writer = _open_writer(args.write) if args.write else None
+    writer = _open_sink(args.write) if args.write else None
     what = f"pid {args.pid}" if args.pid is not None else shlex.join(command)
-    if isinstance(writer, PcapngWriter):
-        writer.add_interface(LINKTYPE_NETLINK, name="strace")
     output = None
     if not args.quiet:
         out: IO[str] = sys.stdout
-        color = args.color == "always" or (
-            args.color == "auto" and not os.environ.get("NO_COLOR") and out.isatty()
-        )
-        output = FrameOutput(
-            out,
-            args.format,
-            tree=args.verbose,
-            hex_bytes=args.hex,
-            style=tr.Style(color),
-            meta={"version": __version__, "trace": what},
-            live=True,
-        )
+        output = output_from_args(args, out, {"version": __version__, "trace": what}, live=True)
     log = None
     try:
         if args.strace_log:
@@ -417,12 +387,8 @@ def _run(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
             raw = frame_of(number, io)
-            if isinstance(writer, PcapngWriter):
-                writer.write(raw.data, raw.ts_ns, orig_len=raw.orig_len, comment=raw.comment)
-                writer.flush()
-            elif writer is not None:
-                writer.write(raw.data, raw.ts_ns, raw.orig_len)
-                writer.flush()
+            if writer is not None:
+                writer.write(raw)
             yield raw
 
     try:

@@ -9,12 +9,63 @@ frame, so a pipe (``| grep``) sees each message as it arrives.
 
 from __future__ import annotations
 
+import argparse
+import os
 from collections.abc import Iterable
 from typing import IO, Any
 
 from ..core.netlink import Frame
 from . import text as tr
 from .json import JsonDocumentWriter, jsonl_lines
+
+
+def use_color(choice: str, stream: IO[str]) -> bool:
+    """``--color auto|always|never``: auto means a terminal and no NO_COLOR."""
+    if choice == "always":
+        return True
+    if choice == "never" or os.environ.get("NO_COLOR"):
+        return False
+    return stream.isatty()
+
+
+def add_output_options(p: argparse.ArgumentParser) -> None:
+    """-V, -x, -T and --color, the same for every command that prints frames."""
+    p.add_argument(
+        "-V",
+        dest="verbose",
+        action="store_true",
+        help="print the full annotated tree of every message",
+    )
+    p.add_argument(
+        "-x",
+        dest="hex",
+        action="store_true",
+        help="print the tree with each node's bytes, plus a hex dump of each frame",
+    )
+    p.add_argument(
+        "-T", dest="format", choices=["text", "json", "jsonl"], default="text", help="output format"
+    )
+    p.add_argument(
+        "--color",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="colour output (auto: on a terminal, unless NO_COLOR is set)",
+    )
+
+
+def output_from_args(
+    args: argparse.Namespace, out: IO[str], meta: dict[str, Any], live: bool = False
+) -> FrameOutput:
+    """The `FrameOutput` that `add_output_options`' arguments ask for."""
+    return FrameOutput(
+        out,
+        args.format,
+        tree=args.verbose,
+        hex_bytes=args.hex,
+        style=tr.Style(use_color(args.color, out)),
+        meta=meta,
+        live=live,
+    )
 
 
 class FrameOutput:
