@@ -247,12 +247,20 @@ class NlNulField(Field[Any, Any]):
 
 
 class NlPadField(StrField):
-    """Alignment padding: ``None`` computes zeros to the next 4-byte
-    boundary (in the owning layer's ``post_build``); explicit bytes are
-    written as they are, so bad padding survives building."""
+    """Alignment padding: ``None`` writes zeros up to the next 4-byte
+    boundary of the layer built so far (NLMSG_ALIGN, NLA_ALIGN; the layers
+    start aligned); explicit bytes are written as they are, so bad padding
+    survives building.  The owning layer reads how many bytes were padded
+    from ``_nl_padded`` when it computes its length."""
 
     def addfield(self, pkt: Any, s: bytes, val: Any) -> bytes:
-        return s if val is None else s + self.i2m(pkt, val)
+        if val is None:
+            n = (-len(s)) % 4
+            object.__setattr__(pkt, "_nl_padded", n)
+            return s + b"\0" * n
+        val = self.i2m(pkt, val)
+        object.__setattr__(pkt, "_nl_padded", len(val))
+        return s + val
 
     def randval(self) -> None:  # type: ignore[override]
         return None

@@ -116,6 +116,14 @@ class NetlinkContext:
         if genl:
             self.set_genl(genl)
 
+    def __enter__(self) -> NetlinkContext:
+        """``with ctx:`` dissects (``Netlink(...)``, ``rdpcap``) through `ctx`."""
+        _ACTIVE.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _ACTIVE.remove(self)
+
     def set_genl(self, genl: dict[Any, Any]) -> None:
         """Name generic netlink ids: ``{"nl80211": 28}`` or ``{28: "nl80211"}``."""
         for k, v in genl.items():
@@ -452,7 +460,7 @@ class NlAttr(_NlPacket):
             if hcls is not None:
                 size = hcls._nl_size
                 if len(p) < size:
-                    f["header"], f["hpad"], f["value"] = None, None, []
+                    f["header"], f["hpad"], f["value"] = None, b"", []
                     f["extra"] = p
                     return
                 f["header"] = hdr = hcls(p[:size])
@@ -469,12 +477,9 @@ class NlAttr(_NlPacket):
 
     # -- building -------------------------------------------------------------
     def post_build(self, p: bytes, pay: bytes) -> bytes:
-        pad = self.getfieldval("pad")
-        length = len(p) - (len(pad) if pad is not None else 0)
+        length = len(p) - getattr(self, "_nl_padded", 0)
         if self.getfieldval("nla_len") is None:
             p = struct.pack(self._nl_bo + "H", length & 0xFFFF) + p[2:]
-        if pad is None:
-            p += b"\0" * (_align(length) - length)
         return p + pay
 
     def mysummary(self) -> str:
@@ -958,12 +963,13 @@ class NlBody(_NlPacket):
     def fieldtype_names(cls) -> set[str]:
         return {f.name for f in cls.fields_desc}
 
-    def _known_kw(self, values: dict[str, Any]) -> dict[str, Any]:
-        cset = self._nl_cset
+    @classmethod
+    def _known_kw(cls, values: dict[str, Any]) -> dict[str, Any]:
+        cset = cls._nl_cset
         out: dict[str, Any] = {}
         if cset is None or not cset.selectors:
             return out
-        for f in self._nl_header_fields:
+        for f in cls._nl_header_fields:
             key = f.name.replace("_", "-")
             if key in cset.selectors and values.get(f.name) is not None:
                 v = values[f.name]
@@ -983,7 +989,7 @@ class NlBody(_NlPacket):
             if "attrs" in self.fieldtype:
                 f["attrs"] = []
             if "hpad" in self.fieldtype:
-                f["hpad"] = None
+                f["hpad"] = b""
             return b""
         if "hpad" in self.fieldtype:
             gap = min(_align(hsize) - hsize, len(rest))
@@ -997,11 +1003,7 @@ class NlBody(_NlPacket):
         return b""
 
     def post_build(self, p: bytes, pay: bytes) -> bytes:
-        pad = self.getfieldval("nlmsg_pad")
-        blen = len(p) - (len(pad) if pad is not None else 0)
-        object.__setattr__(self, "_nl_blen", blen)
-        if pad is None:
-            p += b"\0" * (_align(blen) - blen)
+        object.__setattr__(self, "_nl_blen", len(p) - getattr(self, "_nl_padded", 0))
         return p + pay
 
     def attr(self, name: str) -> Any:
@@ -1058,7 +1060,13 @@ def body_class(spec: Spec, op: Any, role: str, bo: str = HOST_BO) -> type[NlBody
     if cset is not None:
         fields.append(NlAttrListField("attrs"))
     fields += [NlBytesField("extra", b""), NlPadField("nlmsg_pad", None)]
-    title = _op_const(spec, op, role)
+    if spec.is_genl:
+        from ..schema.registry import _genl_name
+
+        title = _genl_name(spec, op, role, number or 0)
+    else:
+        names = C.TYPE_NAMES_BY_PROTOCOL.get(spec.protonum or 0, {})
+        title = names.get(number or 0) or _op_const(spec, op, role)
     cls = type(
         _class_name(spec.name, op.name, role, "be" if bo == ">" else ""),
         (NlBody,),
@@ -1339,6 +1347,17 @@ class Netlink(Packet):
     @property
     def context(self) -> NetlinkContext:
         return self._nl_ctx or current_context()
+
+    def _keep_state(self, other: Any) -> Any:
+        for k in ("_nl_proto_value", "_nl_ctx", "_nl_echo"):
+            object.__setattr__(other, k, getattr(self, k, None))
+        return other
+
+    def copy(self) -> Any:
+        return self._keep_state(super().copy())
+
+    def clone_with(self, payload: Any = None, **kargs: Any) -> Any:
+        return self._keep_state(super().clone_with(payload, **kargs))
 
     @property
     def protocol(self) -> int:

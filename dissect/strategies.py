@@ -1,0 +1,354 @@
+"""Hypothesis strategies for netlink messages of every family we know.
+
+Strategies are derived from the same compiled schema as the dissector and
+the Scapy layers (`dissect.scapy`), so a new spec in ``plugins/`` gets
+strategies with no code:
+
+    from hypothesis import given
+    from dissect import strategies as nst
+
+    @given(nst.messages(family="rt-link"))
+    def test_my_parser(msg):          # a dissect.scapy.Netlink layer
+        my_parser(bytes(msg))
+
+`message_types()` lists every (family, operation, direction) the registry
+defines; `messages()` draws well-formed messages (every attribute valid for
+its type, lengths and padding computed, sub-messages consistent with their
+selector); `malformed_messages()` draws a well-formed message and breaks it
+the ways a fuzzer would: a wrong ``nla_len`` or ``nlmsg_len``, bad padding,
+a truncated or oversized attribute, an unknown attribute type.
+
+Generic netlink messages need a family id: strategies build them through a
+`NetlinkContext` that names every generic netlink family with a made-up id
+(`GENL_TEST_IDS`), which the caller passes on to the dissector.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hypothesis import strategies as st
+
+from .core import attrs as A
+
+GENL_BASE_ID = 0x100
+
+
+@dataclass(frozen=True)
+class MessageType:
+    """One message type: family, operation and direction."""
+
+    family: str
+    op: str
+    role: str  # "request", "reply" or "event"
+    protocol: int
+    number: int  # nlmsg_type (netlink-raw) or genl command
+
+    def __str__(self) -> str:
+        return f"{self.family}:{self.op}:{self.role}"
+
+
+def _registry(registry: Any = None) -> Any:
+    if registry is not None:
+        return registry
+    from .api import default_registry
+
+    return default_registry()
+
+
+def message_types(registry: Any = None) -> list[MessageType]:
+    """Every message type of every family in the registry."""
+    reg = _registry(registry)
+    out = []
+    for spec in reg.specs:
+        if spec.protocol == "netlink-core":
+            continue
+        proto = 16 if spec.is_genl else int(spec.protonum or 0)
+        for op in spec.operations:
+            for role, values in (
+                ("request", op.requests),
+                ("reply", op.replies),
+                ("event", op.events),
+            ):
+                if values:
+                    out.append(MessageType(spec.name, op.name, role, proto, min(values)))
+    return out
+
+
+def genl_test_ids(registry: Any = None) -> dict[str, int]:
+    """A made-up id for every generic netlink family (fixed ids kept)."""
+    reg = _registry(registry)
+    ids: dict[str, int] = {}
+    nxt = GENL_BASE_ID
+    for spec in sorted((s for s in reg.specs if s.is_genl), key=lambda s: s.name):
+        if spec.fixed_id is not None:
+            ids[spec.name] = int(spec.fixed_id)
+        else:
+            ids[spec.name] = nxt
+            nxt += 1
+    return ids
+
+
+# ---------------------------------------------------------------------------
+# Values
+
+
+_INT_RANGES = {
+    "B": (0, 0xFF),
+    "H": (0, 0xFFFF),
+    "I": (0, 0xFFFFFFFF),
+    "Q": (0, 0xFFFFFFFFFFFFFFFF),
+    "b": (-0x80, 0x7F),
+    "h": (-0x8000, 0x7FFF),
+    "i": (-0x80000000, 0x7FFFFFFF),
+    "q": (-0x8000000000000000, 0x7FFFFFFFFFFFFFFF),
+}
+_TEXT = st.text(
+    alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E),
+    max_size=12,
+)
+
+
+def _int(fmt: str) -> st.SearchStrategy[int]:
+    lo, hi = _INT_RANGES[fmt[-1]]
+    return st.integers(lo, hi)
+
+
+def struct_values(layout: A.StructLayout, depth: int = 0) -> st.SearchStrategy[dict[str, Any]]:
+    """Values for a struct's members (pad members stay zero)."""
+    from .scapy.layers import pyname
+
+    parts: dict[str, st.SearchStrategy[Any]] = {}
+    for m in layout.members:
+        if m.kind == "int" and m.st is not None:
+            parts[pyname(m.name)] = _int(m.st.format)
+        elif m.kind == "string":
+            parts[pyname(m.name)] = _TEXT.filter(lambda t, n=m.size: len(t) < n).map(str.encode)
+        elif m.kind == "bytes":
+            parts[pyname(m.name)] = st.binary(min_size=m.size, max_size=m.size)
+        elif m.kind == "struct" and m.sub is not None and depth < 3:
+            parts[pyname(m.name)] = struct_values(m.sub, depth + 1)
+    return st.fixed_dictionaries(parts)
+
+
+def _binary(dec: Any) -> st.SearchStrategy[bytes]:
+    lengths = getattr(dec, "lengths", None)
+    if lengths:
+        return st.sampled_from(sorted(lengths)).flatmap(lambda n: st.binary(min_size=n, max_size=n))
+    lo = getattr(dec, "min_len", None) or 0
+    hi = getattr(dec, "max_len", None)
+    hi = max(lo, min(hi, lo + 24)) if hi is not None else lo + 24
+    return st.binary(min_size=lo, max_size=hi)
+
+
+def attr_value(dec: Any, depth: int) -> st.SearchStrategy[Any] | None:
+    """A valid value for one attribute decoder, or None when the type is
+    not generated (hooks, records, nest-type-value, pad)."""
+    if isinstance(dec, A.ScalarAttr):
+        return _int(dec.st.format)
+    if isinstance(dec, A.VarIntAttr):
+        return _int("q" if dec.signed else "Q")
+    if isinstance(dec, A.FlagAttr):
+        return st.just(True)
+    if isinstance(dec, A.StringAttr):
+        return _TEXT
+    if isinstance(dec, A.StructAttr):
+        return struct_values(dec.layout)
+    if isinstance(dec, A.ArrayAttr):
+        return st.lists(_int(dec.st.format), max_size=4)
+    if isinstance(dec, A.Bitfield32Attr):
+        return st.tuples(_int("I"), _int("I"))
+    if isinstance(dec, A.NestAttr):
+        if depth >= 3:
+            return None
+        target = dec.target
+        attrs = set_values(target, depth + 1) if target is not None else st.just({})
+        if dec.header is not None:
+            return st.fixed_dictionaries({"header": struct_values(dec.header), "attrs": attrs})
+        return attrs
+    if isinstance(dec, A.IndexedArrayAttr):
+        inner = dec.items.by_type.get(0).inner
+        if depth >= 3:
+            return None
+        elem = attr_value(inner, depth + 1)
+        return st.lists(elem, max_size=3) if elem is not None else None
+    if isinstance(dec, (A.HookAttr, A.RecordsAttr, A.NestTypeValueAttr, A.PadAttr, A.SubMessageAttr)):
+        return None
+    if isinstance(dec, A.BinaryAttr):
+        return _binary(dec)
+    return None
+
+
+def _selector_value(sel: Any, key: str) -> Any:
+    """The value of selector attribute `sel` that selects format `key`."""
+    if isinstance(sel, A.StringAttr):
+        return key
+    names = sel.enum_names or {}
+    for num, name in names.items():
+        if name == key:
+            return num
+    try:
+        return int(key, 0)
+    except ValueError:
+        return None
+
+
+@st.composite
+def _set_values(draw: Any, cset: Any, depth: int) -> list[tuple[str, Any]]:
+    decs = sorted(cset.by_type.items())
+    chosen = draw(st.lists(st.sampled_from(decs), max_size=6, unique_by=lambda x: x[0])) if decs else []
+    out: list[tuple[str, Any]] = []
+    forced: dict[str, Any] = {}
+    for _, dec in chosen:
+        if isinstance(dec, A.SubMessageAttr):
+            sel = cset.by_name.get(dec.selector)
+            keys = sorted(k for k in dec.formats if k != "*")
+            if sel is None or not keys or depth >= 3 or dec.selector in forced:
+                continue
+            key = draw(st.sampled_from(keys))
+            sval = _selector_value(sel, key)
+            if sval is None:
+                continue
+            header, target = dec.resolve(key)
+            attrs = draw(set_values(target, depth + 1)) if target is not None else []
+            value: Any = attrs
+            if header is not None:
+                value = {"header": draw(struct_values(header)), "attrs": attrs}
+            forced[dec.selector] = sval
+            out.append((dec.spec_name, value))
+            continue
+        if dec.spec_name in cset.selectors:
+            continue  # written below, consistent with what it selects
+        strat = attr_value(dec, depth)
+        if strat is None:
+            continue
+        out.append((dec.spec_name, draw(strat)))
+    for name, sval in forced.items():
+        out.insert(0, (name, sval))
+    return out
+
+
+def set_values(cset: Any, depth: int = 0) -> st.SearchStrategy[list[tuple[str, Any]]]:
+    """``(name, value)`` pairs for some attributes of a set."""
+    return _set_values(cset, depth)
+
+
+# ---------------------------------------------------------------------------
+# Messages
+
+
+@st.composite
+def _message(draw: Any, mtype: MessageType, bo: str, registry: Any) -> Any:
+    from .scapy.layers import HOST_BO, Netlink, NetlinkContext, body_class, netlink_class
+
+    reg = _registry(registry)
+    spec = next(s for s in reg.specs if s.name == mtype.family and s.protocol != "netlink-core")
+    op = next(o for o in spec.operations if o.name == mtype.op)
+    cls = body_class(spec, op, mtype.role, bo or HOST_BO)
+    kw: dict[str, Any] = {}
+    layout_fields = [f for f in cls._nl_header_fields if f.name not in ("cmd", "version", "reserved")]
+    comp = reg.compiler(spec, bo or HOST_BO)
+    header = comp.struct_layout(op.fixed_header) if op.fixed_header else None
+    if header is not None and layout_fields:
+        kw.update(draw(struct_values(header)))
+    selectors = cls._nl_cset.selectors if cls._nl_cset is not None else frozenset()
+    for f in layout_fields:
+        if f.name.replace("_", "-") in selectors:
+            kw.pop(f.name, None)  # header selectors stay at their default
+    attrs = []
+    if cls._nl_cset is not None:
+        pairs = draw(set_values(cls._nl_cset, 0))
+        known = cls._known_kw(kw) if selectors else {}
+        attrs = [
+            p
+            for p in pairs
+            if not _needs_header_selector(cls._nl_cset, p[0], known)
+        ]
+    body = cls(attrs=attrs, **kw)
+    flags = draw(st.sampled_from([0x1, 0x5, 0x301, 0x405])) if mtype.role == "request" else draw(
+        st.sampled_from([0x0, 0x2])
+    )
+    ctx = NetlinkContext(genl_test_ids(reg), registry_=reg, host=False)
+    hdr_cls = netlink_class(bo) if bo else Netlink
+    seq = draw(st.integers(1, 0xFFFFFFFF)) if mtype.role != "event" else 0
+    pid = 0 if mtype.role != "reply" else draw(st.integers(1, 0xFFFFFFFF))
+    return hdr_cls(nlmsg_flags=flags, nlmsg_seq=seq, nlmsg_pid=pid, context=ctx) / body
+
+
+def _needs_header_selector(cset: Any, name: str, known: dict[str, Any]) -> bool:
+    dec = cset.by_name.get(name)
+    return isinstance(dec, A.SubMessageAttr) and dec.selector not in cset.by_name
+
+
+def messages(
+    family: str | None = None,
+    op: str | None = None,
+    role: str | None = None,
+    bo: str | None = None,
+    registry: Any = None,
+) -> st.SearchStrategy[Any]:
+    """Well-formed messages (`dissect.scapy.Netlink` layers with a body) of
+    the matching message types: any family, operation and direction by
+    default."""
+    types = [
+        t
+        for t in message_types(registry)
+        if (family is None or t.family == family)
+        and (op is None or t.op == op)
+        and (role is None or t.role == role)
+    ]
+    if not types:
+        raise ValueError(f"no message type matches family={family} op={op} role={role}")
+    return st.sampled_from(types).flatmap(lambda t: message_of(t, bo, registry))
+
+
+def message_of(mtype: MessageType, bo: str | None = None, registry: Any = None) -> st.SearchStrategy[Any]:
+    """Well-formed messages of one message type."""
+    return _message(mtype, bo or "", registry)
+
+
+MUTATIONS = ("nla_len", "nlmsg_len", "pad", "truncate", "oversize", "unknown_type")
+
+
+@st.composite
+def _malformed(draw: Any, base: st.SearchStrategy[Any]) -> tuple[Any, str]:
+    from .scapy.layers import NlAttr, unknown_attr
+
+    msg = draw(base)
+    body = msg.payload
+    attrs = list(body.getfieldval("attrs") or []) if "attrs" in body.fieldtype else []
+    kind = draw(st.sampled_from(MUTATIONS if attrs else ("nlmsg_len", "unknown_type")))
+    if kind == "nlmsg_len":
+        msg.nlmsg_len = draw(st.integers(0, 0xFFFFFFFF))
+    elif kind == "unknown_type" and "attrs" in body.fieldtype:
+        attrs.append(
+            unknown_attr(draw(st.integers(0, 0xFFFF)), draw(st.binary(max_size=12)), bo=body._nl_bo)
+        )
+    elif attrs:
+        i = draw(st.integers(0, len(attrs) - 1))
+        a: NlAttr = attrs[i]
+        if kind == "nla_len":
+            a.nla_len = draw(st.integers(0, 0xFFFF))
+        elif kind == "pad":
+            a.pad = draw(st.binary(min_size=1, max_size=3).filter(lambda b: b.strip(b"\0")))
+        elif kind == "truncate":
+            raw = bytes(a)
+            attrs[i] = _raw_attr(raw[: draw(st.integers(0, max(0, len(raw) - 1)))])
+        elif kind == "oversize":
+            a.extra = draw(st.binary(min_size=1, max_size=16))
+    if "attrs" in body.fieldtype:
+        body.attrs = attrs
+    return msg, kind
+
+
+def _raw_attr(data: bytes) -> Any:
+    from .scapy.layers import NlAttrTail
+
+    return NlAttrTail(data=data)
+
+
+def malformed_messages(**kw: Any) -> st.SearchStrategy[tuple[Any, str]]:
+    """(message, mutation) pairs: a well-formed message (as `messages`,
+    same arguments) with one deliberate defect named by the mutation."""
+    return _malformed(messages(**kw))
