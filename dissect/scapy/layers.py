@@ -372,6 +372,7 @@ class NlAttr(_NlPacket):
     _nl_header: Any = None  # a fixed header's struct class
     _nl_pick: Any = None  # element picker for indexed arrays
     _nl_formats: dict[str, type[NlAttr]] | None = None
+    _nl_index = False  # an element of an indexed array (named by its index)
     fields_desc = [
         NlIntField("nla_len", None, "<H"),
         NlIntField("nla_type", 0, "<H"),
@@ -663,6 +664,7 @@ def attr_class(
             "_nl_dec": dec,
             "_nl_bo": bo,
             "_nl_spec": spec,
+            "_nl_index": index,
             "__module__": __name__,
             **extra,
         },
@@ -921,8 +923,11 @@ def _indexed_items(cls: type[NlAttr], value: Any) -> list[Packet]:
         if isinstance(v, Packet):
             out.append(v)
             continue
-        ecls = cls._nl_pick(i)
-        out.append(ecls(nla_type=i, value=v))
+        index = i
+        if isinstance(v, tuple) and len(v) == 2:  # (index, value)
+            index, v = v
+        ecls = cls._nl_pick(index)
+        out.append(ecls(nla_type=index, value=v))
     return out
 
 
