@@ -124,7 +124,10 @@ def struct_values(layout: A.StructLayout, depth: int = 0) -> st.SearchStrategy[d
         if m.kind == "int" and m.st is not None:
             parts[pyname(m.name)] = _int(m.st.format)
         elif m.kind == "string":
-            parts[pyname(m.name)] = _TEXT.filter(lambda t, n=m.size: len(t) < n).map(str.encode)
+            parts[pyname(m.name)] = st.text(
+                alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E),
+                max_size=max(0, m.size - 1),
+            ).map(str.encode)
         elif m.kind == "bytes":
             parts[pyname(m.name)] = st.binary(min_size=m.size, max_size=m.size)
         elif m.kind == "struct" and m.sub is not None and depth < 3:
@@ -163,17 +166,21 @@ def attr_value(dec: Any, depth: int) -> st.SearchStrategy[Any] | None:
         if depth >= 3:
             return None
         target = dec.target
-        attrs = set_values(target, depth + 1) if target is not None else st.just({})
+        attrs = set_values(target, depth + 1) if target is not None else st.just([])
         if dec.header is not None:
             return st.fixed_dictionaries({"header": struct_values(dec.header), "attrs": attrs})
         return attrs
     if isinstance(dec, A.IndexedArrayAttr):
-        inner = dec.items.by_type.get(0).inner
+        from .scapy.layers import indexed_element
+
+        inner = indexed_element(dec)
         if depth >= 3:
             return None
         elem = attr_value(inner, depth + 1)
         return st.lists(elem, max_size=3) if elem is not None else None
-    if isinstance(dec, (A.HookAttr, A.RecordsAttr, A.NestTypeValueAttr, A.PadAttr, A.SubMessageAttr)):
+    if isinstance(
+        dec, (A.HookAttr, A.RecordsAttr, A.NestTypeValueAttr, A.PadAttr, A.SubMessageAttr)
+    ):
         return None
     if isinstance(dec, A.BinaryAttr):
         return _binary(dec)
@@ -197,7 +204,9 @@ def _selector_value(sel: Any, key: str) -> Any:
 @st.composite
 def _set_values(draw: Any, cset: Any, depth: int) -> list[tuple[str, Any]]:
     decs = sorted(cset.by_type.items())
-    chosen = draw(st.lists(st.sampled_from(decs), max_size=6, unique_by=lambda x: x[0])) if decs else []
+    chosen = (
+        draw(st.lists(st.sampled_from(decs), max_size=6, unique_by=lambda x: x[0])) if decs else []
+    )
     out: list[tuple[str, Any]] = []
     forced: dict[str, Any] = {}
     for _, dec in chosen:
@@ -247,7 +256,9 @@ def _message(draw: Any, mtype: MessageType, bo: str, registry: Any) -> Any:
     op = next(o for o in spec.operations if o.name == mtype.op)
     cls = body_class(spec, op, mtype.role, bo or HOST_BO)
     kw: dict[str, Any] = {}
-    layout_fields = [f for f in cls._nl_header_fields if f.name not in ("cmd", "version", "reserved")]
+    layout_fields = [
+        f for f in cls._nl_header_fields if f.name not in ("cmd", "version", "reserved")
+    ]
     comp = reg.compiler(spec, bo or HOST_BO)
     header = comp.struct_layout(op.fixed_header) if op.fixed_header else None
     if header is not None and layout_fields:
@@ -260,14 +271,12 @@ def _message(draw: Any, mtype: MessageType, bo: str, registry: Any) -> Any:
     if cls._nl_cset is not None:
         pairs = draw(set_values(cls._nl_cset, 0))
         known = cls._known_kw(kw) if selectors else {}
-        attrs = [
-            p
-            for p in pairs
-            if not _needs_header_selector(cls._nl_cset, p[0], known)
-        ]
+        attrs = [p for p in pairs if not _needs_header_selector(cls._nl_cset, p[0], known)]
     body = cls(attrs=attrs, **kw)
-    flags = draw(st.sampled_from([0x1, 0x5, 0x301, 0x405])) if mtype.role == "request" else draw(
-        st.sampled_from([0x0, 0x2])
+    flags = (
+        draw(st.sampled_from([0x1, 0x5, 0x301, 0x405]))
+        if mtype.role == "request"
+        else draw(st.sampled_from([0x0, 0x2]))
     )
     ctx = NetlinkContext(genl_test_ids(reg), registry_=reg, host=False)
     hdr_cls = netlink_class(bo) if bo else Netlink
@@ -303,7 +312,9 @@ def messages(
     return st.sampled_from(types).flatmap(lambda t: message_of(t, bo, registry))
 
 
-def message_of(mtype: MessageType, bo: str | None = None, registry: Any = None) -> st.SearchStrategy[Any]:
+def message_of(
+    mtype: MessageType, bo: str | None = None, registry: Any = None
+) -> st.SearchStrategy[Any]:
     """Well-formed messages of one message type."""
     return _message(mtype, bo or "", registry)
 

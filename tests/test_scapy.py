@@ -139,9 +139,10 @@ def _decode_ours(msg: Netlink, reg):
         req_cls = type(body)._nl_op
         from dissect.scapy.layers import body_class
 
-        req = Netlink(nlmsg_seq=msg.nlmsg_seq, nlmsg_flags=5, context=ctx) / body_class(
-            body._nl_spec, req_cls, "request"
-        )()
+        req = (
+            Netlink(nlmsg_seq=msg.nlmsg_seq, nlmsg_flags=5, context=ctx)
+            / body_class(body._nl_spec, req_cls, "request")()
+        )
         req_data = netlink_pseudo_header(proto) + bytes(req)
         session.decode(req_data)
     data = netlink_pseudo_header(proto) + bytes(msg)
@@ -237,7 +238,9 @@ def test_rdpcap_leaves_no_raw(path):
             if om.layout is not None and isinstance(body, (NlRawBody, NlGenlUnknown)):
                 problems.append(f"frame {frame.number}: {om.type_name} left undecoded")
         unknown = sum(
-            1 for x in layers if isinstance(x, NlAttr) and x._nl_dec is None and x._nl_kind == "bytes"
+            1
+            for x in layers
+            if isinstance(x, NlAttr) and x._nl_dec is None and x._nl_kind == "bytes"
         )
         if unknown > _unknown_counts(frame):
             problems.append(
@@ -253,7 +256,8 @@ def test_wrpcap_read_by_nlshark_and_tshark(tmp_path):
     rt = family("rt-link")
     msgs = [
         NetlinkCooked() / Netlink(nlmsg_seq=1, nlmsg_flags="REQUEST|ACK") / rt.getlink(ifname="lo"),
-        NetlinkCooked() / Netlink(nlmsg_seq=2, nlmsg_flags="REQUEST|ACK|CREATE|EXCL")
+        NetlinkCooked()
+        / Netlink(nlmsg_seq=2, nlmsg_flags="REQUEST|ACK|CREATE|EXCL")
         / rt.newlink(ifname="vlan10", link=1, linkinfo={"kind": "vlan", "data": {"id": 10}}),
     ]
     out = tmp_path / "out.pcap"
@@ -343,33 +347,42 @@ def test_directional_genl_requests_and_replies():
 
 
 def _all_layer_classes():
+    """Every body, attribute (sub-message formats included) and struct
+    class of every family, each once."""
+    from dissect.scapy.layers import attr_class, body_class, struct_class
+
     reg = dissect.api.default_registry()
-    out = []
+    seen: dict[int, type] = {}
     for t in TYPES:
         spec = next(s for s in reg.specs if s.name == t.family and s.protocol != "netlink-core")
         op = next(o for o in spec.operations if o.name == t.op)
-        from dissect.scapy.layers import body_class
-
         cls = body_class(spec, op, t.role)
-        out.append(cls)
-        if cls._nl_cset is not None:
-            for dec in cls._nl_cset.by_type.values():
-                from dissect.scapy.layers import attr_class
-
-                out.append(attr_class(spec, cls._nl_cset, dec, HOST_BO))
-    return out
+        seen[id(cls)] = cls
+    for spec in reg.specs:
+        comp = reg.compiler(spec, HOST_BO)
+        for sname in spec.structs:
+            lay = comp.struct_layout(sname)
+            if lay is not None:
+                c = struct_class(spec, lay)
+                seen[id(c)] = c
+        for set_name in spec.attr_sets:
+            cset = comp.attr_set(set_name)
+            for dec in cset.by_type.values():
+                c = attr_class(spec, cset, dec, HOST_BO)
+                seen[id(c)] = c
+                for key in c._nl_formats or ():
+                    f = c._nl_formats[key]
+                    seen[id(f)] = f
+    return list(seen.values())
 
 
 def test_fuzz_builds_every_layer_class():
     classes = [Netlink, NetlinkCooked, _unknown_class(HOST_BO, False), *_all_layer_classes()]
+    assert len(classes) > 1000
     ids = nst.genl_test_ids()
     for cls in classes:
-        for _ in range(2):
-            if issubclass(cls, NlBody):
-                pkt = fuzz(Netlink(genl=ids) / cls())
-            else:
-                pkt = fuzz(cls())
-            assert isinstance(bytes(pkt), bytes), cls
+        pkt = fuzz(Netlink(genl=ids) / cls()) if issubclass(cls, NlBody) else fuzz(cls())
+        assert isinstance(bytes(pkt), bytes), cls
 
 
 def test_struct_layers_fuzz():

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from .layers import _ACTIVE as _ACTIVE_CONTEXTS
 from .layers import (
     HOST_BO,
     Family,
@@ -44,7 +45,6 @@ from .layers import (
     parse_attrs,
     unknown_attr,
 )
-from .layers import _ACTIVE as _ACTIVE_CONTEXTS
 
 
 def cooked(msg: Any, protocol: int | None = None, pkttype: int = 4) -> NetlinkCooked:

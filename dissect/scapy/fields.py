@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from typing import Any
+from typing import Any, Literal
 
 from scapy.fields import Field, FieldListField, PacketListField, StrField
 from scapy.volatile import RandBin, RandNum, RandSInt, RandString, VolatileValue
@@ -121,6 +121,9 @@ class SizedInt(int):
         return obj
 
 
+_ByteOrder = Literal["little", "big"]
+
+
 class NlVarIntField(Field[Any, Any]):
     """YNL ``uint``/``sint``: 4 bytes when the value fits, else 8 (the
     kernel's nla_put_uint); a dissected value keeps the width it had."""
@@ -130,7 +133,7 @@ class NlVarIntField(Field[Any, Any]):
     def __init__(self, name: str, default: Any, signed: bool, bo: str, fmt_value: Any = None):
         Field.__init__(self, name, default, "B")
         self.signed = signed
-        self.bo = "big" if bo == ">" else "little"
+        self.bo: _ByteOrder = "big" if bo == ">" else "little"
         self.fmt_value = fmt_value
 
     def addfield(self, pkt: Any, s: bytes, val: Any) -> bytes:
@@ -210,7 +213,7 @@ class NlBytesField(StrField):
                 pass
         return repr(x)
 
-    def randval(self) -> VolatileValue[Any]:
+    def randval(self) -> RandBin:
         return RandBin(RandNum(0, self.rand_len))
 
 
@@ -224,8 +227,8 @@ class NlStringField(NlBytesField):
             return repr(x.decode("utf-8", "backslashreplace"))
         return repr(x)
 
-    def randval(self) -> VolatileValue[Any]:
-        return RandString(RandNum(0, 32))
+    def randval(self) -> RandBin:
+        return RandString(RandNum(0, 32))  # type: ignore[return-value]
 
 
 class NlNulField(Field[Any, Any]):

@@ -59,7 +59,6 @@ from .fields import (
     NlPadField,
     NlStringField,
     NlVarIntField,
-    SizedInt,
 )
 
 HOST_BO = "<" if sys.byteorder == "little" else ">"
@@ -397,7 +396,7 @@ class NlAttr(_NlPacket):
         if kind == "indexed":
             return _indexed_items(cls, value)
         if kind == "struct" and isinstance(value, dict):
-            return cls.fields_desc[2].cls(**value)
+            return cls.fields_desc[2].cls(**value)  # type: ignore[union-attr]
         if kind == "int" and isinstance(value, str):
             return cls.fields_desc[2].any2i(None, value)
         return value
@@ -437,14 +436,14 @@ class NlAttr(_NlPacket):
             else:
                 f["value"], f["nul"] = p, 0
         elif kind == "struct":
-            cls = self.fields_desc[2].cls
+            cls = self.fields_desc[2].cls  # type: ignore[union-attr]
             if len(p) >= cls._nl_size:
                 f["value"] = cls(p[: cls._nl_size])
                 extra = p[cls._nl_size :]
             else:
                 f["value"], extra = None, p
         elif kind == "array":
-            fld = self.fields_desc[2].field
+            fld = self.fields_desc[2].field  # type: ignore[union-attr]
             n = len(p) // fld.sz
             f["value"] = [fld.struct.unpack_from(p, i * fld.sz)[0] for i in range(n)]
             extra = p[n * fld.sz :]
@@ -534,7 +533,9 @@ def _type_field(default: int, bo: str, cset: Any) -> NlIntField:
     return f
 
 
-def _value_fields(dec: Any, bo: str, spec: Spec | None, netbo: bool) -> tuple[str, list[Any], dict[str, Any]]:
+def _value_fields(
+    dec: Any, bo: str, spec: Spec | None, netbo: bool
+) -> tuple[str, list[Any], dict[str, Any]]:
     """The kind, value fields and class attributes for one decoder."""
     extra: dict[str, Any] = {}
     if isinstance(dec, A.ScalarAttr):
@@ -574,7 +575,7 @@ def _value_fields(dec: Any, bo: str, spec: Spec | None, netbo: bool) -> tuple[st
         extra["_nl_cset"] = dec.target
         return "nest", [*fields, NlAttrListField("value")], extra
     if isinstance(dec, A.IndexedArrayAttr):
-        inner = dec.items.by_type.get(0).inner
+        inner = indexed_element(dec)
         extra["_nl_pick"] = staticmethod(
             lambda t, bo=bo, inner=inner, spec=spec: attr_class(spec, None, inner, bo, index=True)
         )
@@ -582,6 +583,11 @@ def _value_fields(dec: Any, bo: str, spec: Spec | None, netbo: bool) -> tuple[st
     fmt_value = getattr(dec, "fmt", None) or hexbytes
     addr = fmt_value in _addr_formatters()
     return "bytes", [NlBytesField("value", b"", fmt_value, addr, _rand_len(dec))], extra
+
+
+def indexed_element(dec: A.IndexedArrayAttr) -> A.AttrDecoder:
+    """The decoder of an indexed array's elements (any index)."""
+    return dec.items.by_type.get(0).inner  # type: ignore[union-attr, no-any-return]
 
 
 def _rand_len(dec: Any) -> int:
@@ -602,8 +608,11 @@ def _addr_formatters() -> set[Any]:
 
 def _is_flags(dec: Any) -> bool:
     names = dec.enum_names or {}
-    return bool(names) and all(v and not v & (v - 1) for v in names) and len(names) > 1 and (
-        "|" in (dec.fmt(3) if dec.fmt else "")
+    return (
+        bool(names)
+        and all(v and not v & (v - 1) for v in names)
+        and len(names) > 1
+        and ("|" in (dec.fmt(3) if dec.fmt else ""))
     )
 
 
@@ -625,6 +634,7 @@ def attr_class(
     if cset is not None and not index:
         type_value = next((t for t, d in cset.by_type.items() if d is dec), 0)
     extra: dict[str, Any] = {}
+    vfields: list[Any]
     if isinstance(dec, A.SubMessageAttr):
         if fmt_key is None:
             kind, vfields = "submsg", [NlAttrListField("value")]
@@ -647,14 +657,21 @@ def attr_class(
         title = f"{dec.name} ({fmt_key})"
     fields = [
         NlIntField("nla_len", None, bo + "H"),
-        _type_field(type_value | (A.NLA_F_NET_BYTEORDER if netbo else 0), bo, cset if not index else None),
+        _type_field(
+            type_value | (A.NLA_F_NET_BYTEORDER if netbo else 0), bo, cset if not index else None
+        ),
         *vfields,
         NlBytesField("extra", b""),
         NlPadField("pad", None),
     ]
     cls = type(
         _class_name(
-            "nla", dec.abbrev, fmt_key or "", "net" if netbo else "", "elem" if index else "", "be" if bo == ">" else ""
+            "nla",
+            dec.abbrev,
+            fmt_key or "",
+            "net" if netbo else "",
+            "elem" if index else "",
+            "be" if bo == ">" else "",
         ),
         (NlAttr,),
         {
@@ -809,7 +826,11 @@ def parse_attrs(
                     cls = _unknown_class(bo, False)
             else:
                 cls = attr_class(
-                    spec, cset, dec, bo, netbo=netbo and isinstance(dec, (A.ScalarAttr, A.VarIntAttr, A.ArrayAttr))
+                    spec,
+                    cset,
+                    dec,
+                    bo,
+                    netbo=netbo and isinstance(dec, (A.ScalarAttr, A.VarIntAttr, A.ArrayAttr)),
                 )
         out.append(cls(buf[off:nxt]))
         off = nxt
@@ -906,7 +927,7 @@ def _python_selector(dec: Any, v: Any) -> str:
         names = dec.enum_names or {}
         if v in names.values():
             return v
-        for num, n in names.items():
+        for n in names.values():
             if c_name("", n) == v.upper().replace("-", "_") or v.upper().endswith(
                 "_" + c_name("", n)
             ):
@@ -962,7 +983,9 @@ class NlBody(_NlPacket):
         super().__init__(_pkt, *args, **kw)
         if attrs_kw:
             known = self._known_kw({f: self.getfieldval(f) for f in self.fieldtype_names()})
-            self.attrs = list(self.attrs or []) + to_attrs(self._nl_cset, attrs_kw, self._nl_bo, known)
+            self.attrs = list(self.getfieldval("attrs") or []) + to_attrs(
+                self._nl_cset, attrs_kw, self._nl_bo, known
+            )
 
     @classmethod
     def fieldtype_names(cls) -> set[str]:
@@ -1045,10 +1068,14 @@ def body_class(spec: Spec, op: Any, role: str, bo: str = HOST_BO) -> type[NlBody
     number = min(values) if values else None
     hfields: list[Any] = []
     if spec.is_genl:
-        cmd_names = {}
+        cmd_names: dict[int, str] = {}
         for o in spec.operations:
             for r, vals in (("request", o.requests), ("reply", o.replies), ("event", o.events)):
-                if r == role or (r == "event" and role == "reply") or (r == "reply" and role == "event"):
+                if (
+                    r == role
+                    or (r == "event" and role == "reply")
+                    or (r == "reply" and role == "event")
+                ):
                     for v in vals:
                         cmd_names.setdefault(v, _op_const(spec, o, r))
         hfields += [
@@ -1124,7 +1151,10 @@ def raw_body_class(bo: str = HOST_BO) -> type[NlBody]:
     key = ("raw", bo)
     if key not in _CACHE:
         _CACHE[key] = _simple_body(
-            "netlink data", [NlBytesField("data", b""), NlPadField("nlmsg_pad", None)], bo, NlRawBody
+            "netlink data",
+            [NlBytesField("data", b""), NlPadField("nlmsg_pad", None)],
+            bo,
+            NlRawBody,
         )
     return _CACHE[key]  # type: ignore[no-any-return]
 
@@ -1143,10 +1173,19 @@ class NlGenlUnknown(NlBody):
 def genl_unknown_class(bo: str = HOST_BO) -> type[NlBody]:
     key = ("genl?", bo)
     if key not in _CACHE:
-        hf = [NlIntField("cmd", 0, "B"), NlIntField("version", 1, "B"), NlIntField("reserved", 0, bo + "H")]
+        hf = [
+            NlIntField("cmd", 0, "B"),
+            NlIntField("version", 1, "B"),
+            NlIntField("reserved", 0, bo + "H"),
+        ]
         _CACHE[key] = _simple_body(
             "generic netlink (unnamed family)",
-            [*hf, NlAttrListField("attrs"), NlBytesField("extra", b""), NlPadField("nlmsg_pad", None)],
+            [
+                *hf,
+                NlAttrListField("attrs"),
+                NlBytesField("extra", b""),
+                NlPadField("nlmsg_pad", None),
+            ],
             bo,
             NlGenlUnknown,
             _nl_header_fields=hf,
@@ -1178,7 +1217,9 @@ class NlMsgErr(NlBody):
             f["extra"] = rest
             return b""
         outer = self.underlayer
-        capped = bool(outer is not None and (outer.getfieldval("nlmsg_flags") or 0) & C.NLM_F_CAPPED)
+        capped = bool(
+            outer is not None and (outer.getfieldval("nlmsg_flags") or 0) & C.NLM_F_CAPPED
+        )
         ln = struct.unpack_from(bo + "I", rest)[0]
         echo_len = 16 if capped else max(16, min(ln, len(rest)))
         f["request"] = netlink_class(bo)(
@@ -1196,8 +1237,16 @@ class NlMsgErr(NlBody):
 def _error_fields(bo: str, echo: bool) -> list[Any]:
     fields: list[Any] = [NlIntField("error", 0, bo + "i", None, errno_fmt)]
     if echo:
-        fields += [NlPacketField("request", lambda: netlink_class(bo)), NlPadField("echo_pad", None)]
-    return [*fields, NlAttrListField("ext_attrs"), NlBytesField("extra", b""), NlPadField("nlmsg_pad", None)]
+        fields += [
+            NlPacketField("request", lambda: netlink_class(bo)),
+            NlPadField("echo_pad", None),
+        ]
+    return [
+        *fields,
+        NlAttrListField("ext_attrs"),
+        NlBytesField("extra", b""),
+        NlPadField("nlmsg_pad", None),
+    ]
 
 
 class NlMsgDone(NlBody):
@@ -1279,7 +1328,9 @@ class NlFlagsField(NlIntField):
         kind = None
         if isinstance(body, NlBody) and body._nl_op is not None:
             kind = C.type_kind(body.name)
-        return str(flags_formatter(kind, control if control is not None and control < 16 else None)(x))
+        return str(
+            flags_formatter(kind, control if control is not None and control < 16 else None)(x)
+        )
 
 
 class NlTypeField(NlIntField):
@@ -1407,7 +1458,9 @@ class Netlink(Packet):
         self._after_body(body)
         rest = s[end:]
         if rest:  # more messages: a batch after this one's body
-            body.add_payload(NetlinkBatch(rest, protocol=self.protocol, context=self.context, bo=self._nl_bo))
+            body.add_payload(
+                NetlinkBatch(rest, protocol=self.protocol, context=self.context, bo=self._nl_bo)
+            )
 
     def body_class_for(self, body: bytes) -> type[Packet]:
         bo = self._nl_bo
@@ -1434,7 +1487,9 @@ class Netlink(Packet):
             if to_kernel and not self._nl_echo:
                 ctx.remember(proto, seq, t, body[0])
         else:
-            lay = reg.raw_layout(proto, t, to_kernel, bo, C.TYPE_NAMES_BY_PROTOCOL.get(proto), event)
+            lay = reg.raw_layout(
+                proto, t, to_kernel, bo, C.TYPE_NAMES_BY_PROTOCOL.get(proto), event
+            )
             if to_kernel and not self._nl_echo:
                 ctx.remember(proto, seq, t, None)
         if lay is None or lay.op is None:
@@ -1449,7 +1504,11 @@ class Netlink(Packet):
         fid = body.attr("family-id")
         fname = body.attr("family-name")
         if fid is not None and fname is not None and fid.value is not None:
-            name = fname.value.decode("utf-8", "replace") if isinstance(fname.value, bytes) else str(fname.value)
+            name = (
+                fname.value.decode("utf-8", "replace")
+                if isinstance(fname.value, bytes)
+                else str(fname.value)
+            )
             self.context.learn(int(fid.value), name)
 
     # -- building -------------------------------------------------------------
@@ -1526,7 +1585,9 @@ class NetlinkBatch(Packet):
         if protocol is None and under is not None:
             protocol = _protocol_of(under)
         object.__setattr__(self, "_nl_proto_value", protocol)
-        object.__setattr__(self, "_nl_ctx", context or (_context_of(under) if under is not None else None))
+        object.__setattr__(
+            self, "_nl_ctx", context or (_context_of(under) if under is not None else None)
+        )
         object.__setattr__(self, "_nl_bo_value", bo)
         super().__init__(_pkt, *args, **kw)
 
@@ -1709,7 +1770,11 @@ class OpNamespace:
         self._bo = bo
 
     def _role(self, role: str) -> type[NlBody]:
-        values = {"request": self._op.requests, "reply": self._op.replies, "event": self._op.events}[role]
+        values = {
+            "request": self._op.requests,
+            "reply": self._op.replies,
+            "event": self._op.events,
+        }[role]
         if not values:
             raise AttributeError(f"{self._op.name} has no {role}")
         return body_class(self._spec, self._op, role, self._bo)
@@ -1728,7 +1793,11 @@ class OpNamespace:
 
     def roles(self) -> list[str]:
         op = self._op
-        return [r for r, v in (("request", op.requests), ("reply", op.replies), ("event", op.events)) if v]
+        return [
+            r
+            for r, v in (("request", op.requests), ("reply", op.replies), ("event", op.events))
+            if v
+        ]
 
     def __call__(self, *args: Any, **kw: Any) -> NlBody:
         roles = self.roles()
@@ -1806,7 +1875,9 @@ def family(name: str, bo: str = HOST_BO) -> Family:
         reg = registry()
         spec = reg.genl_spec(name)
         if spec is None:
-            spec = next((s for s in reg.specs if s.name == name and s.protocol != "netlink-core"), None)
+            spec = next(
+                (s for s in reg.specs if s.name == name and s.protocol != "netlink-core"), None
+            )
         if spec is None:
             known = ", ".join(sorted(s.name for s in reg.specs if s.protocol != "netlink-core"))
             raise KeyError(f"no family {name!r}; known: {known}")
@@ -1817,8 +1888,6 @@ def family(name: str, bo: str = HOST_BO) -> Family:
 def families() -> list[str]:
     """Names of every family in the registry."""
     return sorted(s.name for s in registry().specs if s.protocol != "netlink-core")
-
-
 
 
 def iter_layers(pkt: Any) -> Any:
