@@ -422,3 +422,10 @@ def test_docs_examples_run(code, tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     code = code.replace("/tmp/copy.pcap", str(tmp_path / "copy.pcap"))
     exec(compile(code, "docs/scapy.md", "exec"), {"__name__": "docs_example"})
+
+
+def test_readme_scapy_example_runs():
+    text = (ROOT / "README.md").read_text()
+    block = text.split("## Scapy layers", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    res = subprocess.run([sys.executable, "-c", block], capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 0, res.stderr
