@@ -320,6 +320,8 @@ def message_of(
 
 
 MUTATIONS = ("nla_len", "nlmsg_len", "pad", "truncate", "oversize", "unknown_type")
+# attribute kinds whose payload has a fixed size, so extra bytes are a defect
+_FIXED_KINDS = ("int", "flag", "struct", "bitfield32")
 
 
 @st.composite
@@ -328,29 +330,51 @@ def _malformed(draw: Any, base: st.SearchStrategy[Any]) -> tuple[Any, str]:
 
     msg = draw(base)
     body = msg.payload
-    attrs = list(body.getfieldval("attrs") or []) if "attrs" in body.fieldtype else []
-    kind = draw(st.sampled_from(MUTATIONS if attrs else ("nlmsg_len", "unknown_type")))
+    has_attrs = "attrs" in body.fieldtype
+    attrs = list(body.getfieldval("attrs") or []) if has_attrs else []
+    fixed = [i for i, a in enumerate(attrs) if a._nl_kind in _FIXED_KINDS]
+    unaligned = [i for i, a in enumerate(attrs) if _length(a) % 4]
+    kinds = [k for k in MUTATIONS if k not in ("nla_len", "truncate") or attrs]
+    kinds = [k for k in kinds if k != "oversize" or fixed]
+    kinds = [k for k in kinds if k != "pad" or unaligned]
+    kinds = [k for k in kinds if k != "unknown_type" or has_attrs]
+    kind = draw(st.sampled_from(kinds))
     if kind == "nlmsg_len":
-        msg.nlmsg_len = draw(st.integers(0, 0xFFFFFFFF))
-    elif kind == "unknown_type" and "attrs" in body.fieldtype:
-        attrs.append(
-            unknown_attr(draw(st.integers(0, 0xFFFF)), draw(st.binary(max_size=12)), bo=body._nl_bo)
-        )
-    elif attrs:
+        right = len(bytes(msg))
+        msg.nlmsg_len = draw(st.integers(0, 0xFFFFFFFF).filter(lambda n: n != right))
+    elif kind == "unknown_type":
+        cset = body._nl_cset
+        known = set(cset.by_type) if cset is not None else set()
+        if body._nl_genl and body._nl_spec is None:
+            known = set()
+        nla_type = draw(st.integers(1, 0x3FFF).filter(lambda t: t not in known))
+        attrs.append(unknown_attr(nla_type, draw(st.binary(max_size=12)), bo=body._nl_bo))
+    elif kind == "pad":  # as many padding bytes as NLA_ALIGN wants, not all zero
+        a = attrs[draw(st.sampled_from(unaligned))]
+        n = -_length(a) % 4
+        a.pad = draw(st.binary(min_size=n, max_size=n).filter(lambda b: b.strip(b"\0")))
+    elif kind == "oversize":
+        a: NlAttr = attrs[draw(st.sampled_from(fixed))]
+        a.extra = draw(st.binary(min_size=1, max_size=16))
+    else:
         i = draw(st.integers(0, len(attrs) - 1))
-        a: NlAttr = attrs[i]
+        a = attrs[i]
         if kind == "nla_len":
-            a.nla_len = draw(st.integers(0, 0xFFFF))
-        elif kind == "pad":
-            a.pad = draw(st.binary(min_size=1, max_size=3).filter(lambda b: b.strip(b"\0")))
+            right = _length(a)
+            a.nla_len = draw(st.integers(0, 0xFFFF).filter(lambda n: n != right))
+
         elif kind == "truncate":
             raw = bytes(a)
-            attrs[i] = _raw_attr(raw[: draw(st.integers(0, max(0, len(raw) - 1)))])
-        elif kind == "oversize":
-            a.extra = draw(st.binary(min_size=1, max_size=16))
-    if "attrs" in body.fieldtype:
+            attrs[i] = _raw_attr(raw[: draw(st.integers(1, max(1, min(3, len(raw) - 1))))])
+            del attrs[i + 1 :]  # a cut attribute is the last one
+    if has_attrs:
         body.attrs = attrs
     return msg, kind
+
+
+def _length(attr: Any) -> int:
+    """The nla_len an attribute builds with."""
+    return int.from_bytes(bytes(attr)[:2], "big" if attr._nl_bo == ">" else "little")
 
 
 def _raw_attr(data: bytes) -> Any:

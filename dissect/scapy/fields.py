@@ -91,7 +91,13 @@ class NlIntField(Field[Any, Any]):
             return 0
         if isinstance(x, VolatileValue):
             x = x._fix()
-        return int(x) & ((1 << (8 * self.sz)) - 1) if self.fmt[-1].isupper() else int(x)
+        x = int(x)
+        bits = 8 * self.sz
+        if not -(1 << (bits - 1)) <= x < (1 << bits):
+            raise ValueError(f"{self.name}: {x} does not fit in {bits} bits")
+        if self.fmt[-1].isupper():
+            return x & ((1 << bits) - 1)  # -1 is all ones
+        return x - (1 << bits) if x >= (1 << (bits - 1)) else x
 
     def i2repr(self, pkt: Any, x: Any) -> str:
         if x is None:

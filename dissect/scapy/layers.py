@@ -479,7 +479,12 @@ class NlAttr(_NlPacket):
     def post_build(self, p: bytes, pay: bytes) -> bytes:
         length = len(p) - getattr(self, "_nl_padded", 0)
         if self.getfieldval("nla_len") is None:
-            p = struct.pack(self._nl_bo + "H", length & 0xFFFF) + p[2:]
+            if length > 0xFFFF:
+                raise ValueError(
+                    f"{self.name}: {length} bytes do not fit nla_len (at most 65535);"
+                    " give nla_len to build it anyway"
+                )
+            p = struct.pack(self._nl_bo + "H", length) + p[2:]
         return p + pay
 
     def mysummary(self) -> str:
