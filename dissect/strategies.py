@@ -178,13 +178,33 @@ def attr_value(dec: Any, depth: int) -> st.SearchStrategy[Any] | None:
             return None
         elem = attr_value(inner, depth + 1)
         return st.lists(elem, max_size=3) if elem is not None else None
-    if isinstance(
-        dec, (A.HookAttr, A.RecordsAttr, A.NestTypeValueAttr, A.PadAttr, A.SubMessageAttr)
-    ):
+    if isinstance(dec, A.RecordsAttr):
+        return _records(dec, depth)
+    if isinstance(dec, (A.HookAttr, A.NestTypeValueAttr, A.PadAttr, A.SubMessageAttr)):
         return None
     if isinstance(dec, A.BinaryAttr):
         return _binary(dec)
     return None
+
+
+def _records(dec: A.RecordsAttr, depth: int) -> st.SearchStrategy[Any] | None:
+    """Records (RTA_MULTIPATH): the struct without its length member (the
+    layer computes it) and attributes."""
+    from .scapy.layers import pyname
+
+    if depth >= 3:
+        return None
+    length = next((pyname(m.name) for m in dec.layout.members if m.offset == dec.len_off), None)
+    target = dec.resolve()
+    record = st.fixed_dictionaries(
+        {
+            "header": struct_values(dec.layout).map(
+                lambda d: {k: v for k, v in d.items() if k != length}
+            ),
+            "attrs": set_values(target, depth + 1) if target is not None else st.just([]),
+        }
+    )
+    return st.lists(record, max_size=3)
 
 
 def _selector_value(sel: Any, key: str) -> Any:
@@ -354,8 +374,8 @@ def _malformed(draw: Any, base: st.SearchStrategy[Any]) -> tuple[Any, str]:
         n = -_length(a) % 4
         a.pad = draw(st.binary(min_size=n, max_size=n).filter(lambda b: b.strip(b"\0")))
     elif kind == "oversize":
-        a: NlAttr = attrs[draw(st.sampled_from(fixed))]
-        a.extra = draw(st.binary(min_size=1, max_size=16))
+        big: NlAttr = attrs[draw(st.sampled_from(fixed))]
+        big.extra = draw(st.binary(min_size=1, max_size=16))
     else:
         i = draw(st.integers(0, len(attrs) - 1))
         a = attrs[i]

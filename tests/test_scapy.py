@@ -31,6 +31,7 @@ from dissect.scapy.layers import (
     NlGenlUnknown,
     NlPacketField,
     NlRawBody,
+    NlRecord,
     NlStruct,
     _field_size,
     _unknown_class,
@@ -85,6 +86,8 @@ def _attr_leaves(attrs, off, out):
                 out.append((off, name, bytes(v)))
             elif kind == "struct" and v is not None:
                 _struct_leaves(v, off + 4, out)
+            elif kind == "records":
+                _record_leaves(v or [], off + 4, out)
             elif kind in ("nest", "submsg", "indexed"):
                 start = off + 4
                 hdr = a.getfieldval("header") if "header" in a.fieldtype else None
@@ -92,6 +95,20 @@ def _attr_leaves(attrs, off, out):
                     _struct_leaves(hdr, start, out)
                     start += (hdr._nl_size + 3) & ~3
                 _attr_leaves(v or [], start, out)
+        off += len(raw)
+
+
+def _record_leaves(records, off, out):
+    for r in records:
+        raw = bytes(r)
+        if isinstance(r, NlRecord):
+            pos = off
+            for f in r._nl_header_fields:
+                v = r.getfieldval(f.name)
+                if isinstance(v, int) and f.name != r._nl_len_field:  # computed when built
+                    out.append((pos, f.name, v))
+                pos += _field_size(f)
+            _attr_leaves(r.getfieldval("attrs") or [], off + ((r._nl_size + 3) & ~3), out)
         off += len(raw)
 
 

@@ -372,6 +372,7 @@ class NlAttr(_NlPacket):
     _nl_pick: Any = None  # element picker for indexed arrays
     _nl_formats: dict[str, type[NlAttr]] | None = None
     _nl_index = False  # an element of an indexed array (named by its index)
+    _nl_record: Any = None  # the record class of a record list (RTA_MULTIPATH)
     fields_desc = [
         NlIntField("nla_len", None, "<H"),
         NlIntField("nla_type", 0, "<H"),
@@ -395,6 +396,12 @@ class NlAttr(_NlPacket):
             return to_attrs(cls._nl_cset, value, cls._nl_bo, {})
         if kind == "indexed":
             return _indexed_items(cls, value)
+        if kind == "records":
+            rec = cls._nl_record
+            return [
+                r if isinstance(r, Packet) else rec(attrs=r.get("attrs"), **r.get("header", {}))
+                for r in value or []
+            ]
         if kind == "struct" and isinstance(value, dict):
             return cls.fields_desc[2].cls(**value)  # type: ignore[union-attr]
         if kind == "int" and isinstance(value, str):
@@ -471,6 +478,8 @@ class NlAttr(_NlPacket):
             f["value"] = parse_attrs(p, self._nl_cset, self._nl_bo, known)
         elif kind == "indexed":
             f["value"] = parse_attrs(p, None, self._nl_bo, None, self._nl_pick)
+        elif kind == "records":
+            f["value"] = parse_records(p, self._nl_record)
         else:
             f["value"] = p
         f["extra"] = extra
@@ -579,6 +588,15 @@ def _value_fields(
             fields += [NlPacketField("header", lambda: hcls), NlPadField("hpad", None)]
         extra["_nl_cset"] = dec.target
         return "nest", [*fields, NlAttrListField("value")], extra
+    if isinstance(dec, A.NestTypeValueAttr):
+        extra["_nl_cset"] = dec.top()
+        return "nest", [NlAttrListField("value")], extra
+    if isinstance(dec, A._TypeValueLevel):
+        extra["_nl_cset"] = dec.below()
+        return "nest", [NlAttrListField("value")], extra
+    if isinstance(dec, A.RecordsAttr):
+        extra["_nl_record"] = record_class(spec, dec, bo)
+        return "records", [NlAttrListField("value")], extra
     if isinstance(dec, A.IndexedArrayAttr):
         inner = indexed_element(dec)
         extra["_nl_pick"] = staticmethod(
@@ -693,6 +711,115 @@ def attr_class(
     )
     _ATTRS[key] = cls
     return cls
+
+
+class NlRecord(_NlPacket):
+    """One record of a record list: a struct whose member `_nl_len_field`
+    is the record's length, then attributes (include/uapi/linux/rtnetlink.h:
+    struct rtnexthop followed by RTA_* for RTA_MULTIPATH)."""
+
+    _nl_header_fields: list[Any] = []
+    _nl_len_field = ""
+    _nl_len_off = 0
+    _nl_len_fmt = "<H"
+    _nl_size = 0
+    _nl_cset: Any = None
+    _nl_bo = HOST_BO
+
+    def __init__(self, _pkt: Any = b"", *args: Any, **kw: Any) -> None:
+        if "attrs" in kw and not _pkt:
+            kw["attrs"] = to_attrs(self._nl_cset, kw["attrs"], self._nl_bo, None)
+        super().__init__(_pkt, *args, **kw)
+
+    def do_dissect(self, s: bytes) -> bytes:
+        f = self.fields
+        rest, complete = _dissect_members(self, self._nl_header_fields, s)
+        rlen = f.get(self._nl_len_field) or 0
+        if not complete or rlen < self._nl_size:
+            f["hpad"], f["attrs"], f["extra"], f["rpad"] = b"", [], rest, b""
+            return b""
+        size = self._nl_size
+        end = min(rlen, len(s))
+        start = min(_align(size), end)
+        f["hpad"] = s[size:start]
+        f["attrs"] = parse_attrs(s[start:end], self._nl_cset, self._nl_bo)
+        f["extra"] = b""
+        f["rpad"] = s[end:]
+        return b""
+
+    def post_build(self, p: bytes, pay: bytes) -> bytes:
+        if self.getfieldval(self._nl_len_field) is None:
+            length = len(p) - getattr(self, "_nl_padded", 0)
+            off = self._nl_len_off
+            st = struct.Struct(self._nl_len_fmt)
+            p = p[:off] + st.pack(length) + p[off + st.size :]
+        return p + pay
+
+
+_RECORDS: dict[tuple[int, str], type[NlRecord]] = {}
+
+
+def record_class(spec: Spec | None, dec: A.RecordsAttr, bo: str) -> type[NlRecord]:
+    key = (id(dec), bo)
+    cls = _RECORDS.get(key)
+    if cls is None:
+        hfields = _member_fields(spec, dec.layout)
+        len_name = next(
+            f.name
+            for f, m in zip(
+                [f for f in hfields if not f.name.startswith("_gap")],
+                dec.layout.members,
+            )
+            if m.offset == dec.len_off
+        )
+        for i, f in enumerate(hfields):
+            if f.name == len_name:
+                hfields[i] = NlIntField(f.name, None, f.fmt, None, f.fmt_value)
+        fields = [
+            *hfields,
+            NlPadField("hpad", None),
+            NlAttrListField("attrs"),
+            NlBytesField("extra", b""),
+            NlPadField("rpad", None),
+        ]
+        cls = _RECORDS[key] = type(  # type: ignore[assignment]
+            _class_name("record", dec.abbrev, "be" if bo == ">" else ""),
+            (NlRecord,),
+            {
+                "name": f"{dec.name} record ({dec.layout.title})",
+                "fields_desc": fields,
+                "_nl_header_fields": hfields,
+                "_nl_len_field": len_name,
+                "_nl_len_off": dec.len_off,
+                "_nl_len_fmt": dec.len_st.format,
+                "_nl_size": dec.layout.size,
+                "_nl_cset": dec.resolve(),
+                "_nl_bo": bo,
+                "__module__": __name__,
+            },
+        )
+    return cls  # type: ignore[return-value]
+
+
+def parse_records(buf: bytes, rec: type[NlRecord]) -> list[Packet]:
+    """A record list into record layers (an `NlAttrTail` for what is too
+    short for a record, or follows a record shorter than its struct)."""
+    out: list[Packet] = []
+    st = struct.Struct(rec._nl_len_fmt)
+    need = max(rec._nl_size, rec._nl_len_off + st.size)
+    off, n = 0, len(buf)
+    while off < n:
+        if n - off < need:
+            out.append(NlAttrTail(buf[off:]))
+            break
+        rlen = st.unpack_from(buf, off + rec._nl_len_off)[0]
+        if rlen < rec._nl_size:
+            out.append(NlAttrTail(buf[off:]))
+            break
+        nxt = min(off + _align(rlen), n)
+        out.append(rec(buf[off:nxt]))
+        off = nxt
+    return out
 
 
 class _LazyFormats(dict):  # type: ignore[type-arg]
@@ -907,7 +1034,7 @@ def to_attrs(cset: Any, value: Any, bo: str, known: dict[str, Any] | None) -> li
         else:
             cls = attr_class(spec, cset, dec, bo)
         multi = isinstance(v, list) and (
-            cls._nl_kind not in ("nest", "indexed", "array", "submsg")
+            cls._nl_kind not in ("nest", "indexed", "array", "submsg", "records")
             or (v and all(isinstance(x, dict) for x in v) and cls._nl_kind == "nest")
         )
         for one in v if multi else [v]:
