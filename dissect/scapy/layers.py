@@ -92,10 +92,15 @@ class NetlinkContext:
     """What dissection and building need beyond one message's bytes.
 
     `genl` maps family names to ids (or ids to names); ids learned from
-    controller messages are added as packets are dissected.  With
-    `host=True` a family the context does not know is looked up on the
-    local kernel when a message for it is built.  A later NetlinkSocket can
-    fill `genl` from its own controller queries.
+    controller messages are added as packets are dissected (`learn`).
+    With `host=True` a family the context does not know is looked up on
+    the local kernel when a message for it is built; with
+    `host_names=True` dissection names unknown ids from the local kernel
+    too (right for live traffic, wrong for captures from other machines,
+    like ``nlshark --genl-from-host``).  Requests dissected through the
+    context are remembered so that replies are told from events.  A socket
+    fills the same tables: `set_genl` with its controller answers,
+    `remember` for the requests it sends.
     """
 
     def __init__(
@@ -104,11 +109,13 @@ class NetlinkContext:
         registry_: Any = None,
         host: bool = True,
         max_requests: int = 4096,
+        host_names: bool = False,
     ) -> None:
         self.registry = registry_ or registry()
         self.names: dict[int, str] = dict(self.registry.fixed_genl_ids())
         self.user: dict[int, str] = {}
         self.host = host
+        self.host_for_names = host_names
         self._host_names: dict[int, str] | None = None
         self.requests: OrderedDict[tuple[int, int], tuple[int, int | None]] = OrderedDict()
         self.max_requests = max_requests
@@ -136,7 +143,10 @@ class NetlinkContext:
             self.names[family_id] = name
 
     def genl_name(self, family_id: int) -> str | None:
-        return self.user.get(family_id) or self.names.get(family_id)
+        name = self.user.get(family_id) or self.names.get(family_id)
+        if name is None and self.host_for_names:
+            name = self.host_names().get(family_id)
+        return name
 
     def genl_id(self, name: str) -> int:
         for table in (self.user, self.names):
@@ -373,6 +383,8 @@ class NlAttr(_NlPacket):
     _nl_formats: dict[str, type[NlAttr]] | None = None
     _nl_index = False  # an element of an indexed array (named by its index)
     _nl_record: Any = None  # the record class of a record list (RTA_MULTIPATH)
+    _nl_set: Any = None  # the attribute set this attribute belongs to
+    _nl_spec: Spec | None = None
     fields_desc = [
         NlIntField("nla_len", None, "<H"),
         NlIntField("nla_type", 0, "<H"),
@@ -503,6 +515,14 @@ class NlAttr(_NlPacket):
         return f"{self.name}={self.fieldtype['value'].i2repr(self, v)}" if v is not None else ""
 
     # convenience
+    @classmethod
+    def net_byteorder(cls) -> type[NlAttr]:
+        """This attribute with NLA_F_NET_BYTEORDER set and its integer
+        value big-endian (include/uapi/linux/netlink.h)."""
+        if cls._nl_dec is None or cls._nl_kind not in ("int", "varint", "array"):
+            raise TypeError(f"{cls._name}: only integer attributes have a network byte order")
+        return attr_class(cls._nl_spec, cls._nl_set, cls._nl_dec, cls._nl_bo, netbo=True)
+
     @classmethod
     def kind(cls, key: str) -> type[NlAttr]:
         """A sub-message attribute's class for selector value `key`
@@ -704,6 +724,7 @@ def attr_class(
             "_nl_dec": dec,
             "_nl_bo": bo,
             "_nl_spec": spec,
+            "_nl_set": cset,
             "_nl_index": index,
             "__module__": __name__,
             **extra,
@@ -1166,6 +1187,19 @@ class NlBody(_NlPacket):
         object.__setattr__(self, "_nl_blen", len(p) - getattr(self, "_nl_padded", 0))
         return p + pay
 
+    def mysummary(self) -> str:
+        """The message type and its first few plain attributes."""
+        parts = [str(self.name)]
+        for a in (self.getfieldval("attrs") if "attrs" in self.fieldtype else None) or []:
+            if len(parts) > 4:
+                break
+            kind = getattr(a, "_nl_kind", None)
+            if a._nl_dec is not None and kind in ("int", "varint", "string"):
+                v = a.getfieldval("value")
+                shown = a.fieldtype["value"].i2repr(a, v)
+                parts.append(f"{a._nl_dec.spec_name}={shown}")
+        return " ".join(parts)
+
     def attr(self, name: str) -> Any:
         """The first attribute named `name` (spec or constant name), or None."""
         return find_attr(self.getfieldval("attrs") or [], name)
@@ -1441,6 +1475,22 @@ def _context_of(pkt: Any) -> NetlinkContext:
     return current_context()
 
 
+def _type_name(pkt: Any, x: int) -> str | None:
+    """The name of message type `x` of header `pkt`: from its body, else
+    from the protocol's type names or the generic netlink family."""
+    if x in C.CONTROL_TYPES:
+        return C.CONTROL_TYPES[x]
+    body = pkt.payload if pkt is not None else None
+    if isinstance(body, NlBody) and body._nl_spec is not None:
+        return body._nl_spec.name if body._nl_genl else str(body.name)
+    if pkt is None:
+        return None
+    proto = pkt.protocol
+    if proto == C.NETLINK_GENERIC:
+        return pkt.context.genl_name(x)
+    return C.TYPE_NAMES_BY_PROTOCOL.get(proto, {}).get(x)
+
+
 class NlFlagsField(NlIntField):
     """nlmsg_flags: names for the upper bits depend on the kind of request
     (include/uapi/linux/netlink.h: NLM_F_ROOT vs NLM_F_REPLACE ...)."""
@@ -1455,14 +1505,15 @@ class NlFlagsField(NlIntField):
             return repr(x)
         from ..core.netlink import flags_formatter
 
+        t = pkt.getfieldval("nlmsg_type") if pkt is not None else None
+        control = t if isinstance(t, int) and t < C.NLMSG_MIN_TYPE else None
         body = pkt.payload if pkt is not None else None
-        control = pkt.getfieldval("nlmsg_type") if pkt is not None else None
         kind = None
         if isinstance(body, NlBody) and body._nl_op is not None:
             kind = C.type_kind(body.name)
-        return str(
-            flags_formatter(kind, control if control is not None and control < 16 else None)(x)
-        )
+        elif isinstance(t, int) and control is None:
+            kind = C.type_kind(_type_name(pkt, t) or "")
+        return str(flags_formatter(kind, control)(x))
 
 
 class NlTypeField(NlIntField):
@@ -1474,13 +1525,8 @@ class NlTypeField(NlIntField):
     def i2repr(self, pkt: Any, x: Any) -> str:
         if not isinstance(x, int):
             return repr(x)
-        if x in C.CONTROL_TYPES:
-            return f"{C.CONTROL_TYPES[x]} ({x})"
-        body = pkt.payload if pkt is not None else None
-        if isinstance(body, NlBody) and body._nl_spec is not None:
-            label = body._nl_spec.name if body._nl_genl else body.name
-            return f"{label} ({x})"
-        return repr(x)
+        name = _type_name(pkt, x)
+        return f"{name} ({x})" if name else repr(x)
 
 
 class Netlink(Packet):
@@ -1668,8 +1714,11 @@ class Netlink(Packet):
         return int(body._nl_type or 0)
 
     def mysummary(self) -> str:
-        body = self.payload
-        return f"Netlink {getattr(body, 'name', '')} seq={self.getfieldval('nlmsg_seq')}"
+        t = self.getfieldval("nlmsg_type")
+        flags = self.fieldtype["nlmsg_flags"].i2repr(self, self.getfieldval("nlmsg_flags"))
+        return (
+            f"Netlink seq={self.getfieldval('nlmsg_seq')} {flags}" if t is not None else "Netlink"
+        )
 
 
 class NlTrailer(_NlPacket):
