@@ -26,6 +26,7 @@ from .layers import (
     HOST_BO,
     Family,
     Netlink,
+    NetlinkBatch,
     NetlinkContext,
     NetlinkCooked,
     NlAttr,
@@ -33,6 +34,7 @@ from .layers import (
     NlBody,
     NlMsgDone,
     NlMsgErr,
+    NlRecord,
     NlStruct,
     NlTrailer,
     attr_class,
@@ -41,14 +43,19 @@ from .layers import (
     default_context,
     families,
     family,
+    iter_layers,
     netlink_class,
     parse_attrs,
+    split_messages,
     unknown_attr,
 )
 
 
 def cooked(msg: Any, protocol: int | None = None, pkttype: int = 4) -> NetlinkCooked:
-    """`msg` behind a LINKTYPE_NETLINK header, ready for ``wrpcap``."""
+    """`msg` (a `Netlink` layer, or a list of them for one frame) behind a
+    LINKTYPE_NETLINK header, ready for ``wrpcap``."""
+    if isinstance(msg, list):
+        msg = NetlinkBatch(msgs=msg)
     return NetlinkCooked(pkttype=pkttype, protocol=protocol) / msg
 
 
@@ -81,6 +88,7 @@ __all__ = [
     "HOST_BO",
     "Family",
     "Netlink",
+    "NetlinkBatch",
     "NetlinkContext",
     "NetlinkCooked",
     "NlAttr",
@@ -88,6 +96,7 @@ __all__ = [
     "NlBody",
     "NlMsgDone",
     "NlMsgErr",
+    "NlRecord",
     "NlStruct",
     "NlTrailer",
     "attr_class",
@@ -97,8 +106,10 @@ __all__ = [
     "default_context",
     "families",
     "family",
+    "iter_layers",
     "netlink_class",
     "parse_attrs",
     "rdpcap",
+    "split_messages",
     "unknown_attr",
 ]

@@ -15,7 +15,6 @@ compiled for the same field, so ``show()`` and ``nlshark -V`` agree.
 from __future__ import annotations
 
 import ipaddress
-import struct
 from typing import Any, Literal
 
 from scapy.fields import Field, FieldListField, PacketListField, StrField
@@ -362,7 +361,3 @@ class NlAttrListField(PacketListField):  # type: ignore[misc]
 
     def randval(self) -> Any:
         return None
-
-
-def int_struct(fmt: str) -> struct.Struct:
-    return struct.Struct(fmt)

@@ -8,15 +8,18 @@ decoders, struct layouts, message layouts), and cached:
   include/uapi/linux/if_packet.h sll fields as nlmon fills them).
 - `Netlink`: ``struct nlmsghdr`` (include/uapi/linux/netlink.h) in host
   byte order; `NetlinkLE`/`NetlinkBE` force one.  Its payload is the body
-  chosen by protocol, type and direction, and a frame's later messages
-  follow that body as further `Netlink` layers.
+  chosen by protocol, type and direction.  A buffer of several messages
+  (a dump's frame) is a `NetlinkBatch` whose ``msgs`` list holds them: a
+  list, not a chain of payloads, so hundreds of messages neither recurse
+  deeply nor rebuild slowly.
 - message bodies, one class per (family, operation, direction): the
   generic netlink header where the family has one, the fixed header's
   members as fields (``ifi_index``), then ``attrs``.
 - attributes, one class per (attribute set, attribute): ``nla_len``,
   ``nla_type``, the typed value (``value``; a nest or sub-message holds a
   list of attribute layers, with ``header`` for a fixed header first),
-  ``extra`` (bytes the type does not explain) and ``pad``.
+  ``extra`` (bytes the type does not explain) and ``pad``.  Record lists
+  (RTA_MULTIPATH) hold `NlRecord` layers.
 
 Building computes ``nla_len``, ``nlmsg_len``, padding, ``nlmsg_type`` (from
 the operation and direction, or the generic netlink family id) and
@@ -1731,10 +1734,6 @@ class NlTrailer(_NlPacket):
     def do_dissect(self, s: bytes) -> bytes:
         self.fields["data"] = s
         return b""
-
-
-def trailer_class() -> type[Packet]:
-    return NlTrailer
 
 
 class NlMsgListField(NlAttrListField):
