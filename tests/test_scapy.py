@@ -129,7 +129,7 @@ def leaves(msg: Netlink, base: int = 16) -> list[tuple[int, str, object]]:
         pos += _field_size(f)
     hsize = pos - base - 16
     pos = base + 16 + ((hsize + 3) & ~3)
-    _attr_leaves(body.getfieldval("attrs") or [], pos, out)
+    _attr_leaves((body.getfieldval("attrs") if "attrs" in body.fieldtype else None) or [], pos, out)
     return out
 
 
@@ -164,8 +164,8 @@ def _decode_ours(msg: Netlink, reg):
     return session.decode(data), data, req_data
 
 
-def check_round_trip(msg: Netlink) -> None:
-    reg = dissect.api.default_registry()
+def check_round_trip(msg: Netlink, reg=None) -> None:
+    reg = reg or dissect.api.default_registry()
     frame, data, req_data = _decode_ours(msg, reg)
     where = f"{msg.payload.name}"
     ours = frame.messages[0]
@@ -184,7 +184,7 @@ def check_round_trip(msg: Netlink) -> None:
         assert node is not None, (where, off, name, value)
         assert node.value == value, (where, name, node.value, value)
     # Scapy's own dissection of the same bytes: same bytes, same leaves
-    with NetlinkContext(msg.context.user, host=False):
+    with NetlinkContext(msg.context.user, registry_=reg, host=False):
         if req_data is not None:
             NetlinkCooked(req_data)
         again = NetlinkCooked(data)
@@ -203,6 +203,30 @@ def test_round_trip_every_message_type(mtype):
     @given(nst.message_of(mtype))
     def run(msg):
         check_round_trip(msg)
+
+    run()
+
+
+KERNEL_SPECS = sorted((ROOT.parent / "shared" / "ynl-specs" / "specs").glob("*.yaml"))
+
+
+@pytest.mark.skipif(not KERNEL_SPECS, reason="../shared/ynl-specs is not here")
+@pytest.mark.parametrize("path", KERNEL_SPECS, ids=lambda p: p.name)
+def test_round_trip_kernel_specs(path):
+    """Layers and strategies need no code for a kernel YNL spec either."""
+    from dissect.schema import Registry, builtin_plugin_dir, load_spec
+
+    spec = load_spec(path)
+    if spec.protocol == "netlink-core" or not spec.operations:
+        pytest.skip("no messages")
+    reg = Registry()
+    reg.add(spec)
+    reg.load_file(builtin_plugin_dir() / "nlmsgerr.yaml", "builtin")
+
+    @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(nst.messages(registry=reg))
+    def run(msg):
+        check_round_trip(msg, reg)
 
     run()
 

@@ -1266,8 +1266,11 @@ def body_class(spec: Spec, op: Any, role: str, bo: str = HOST_BO) -> type[NlBody
 
         title = _genl_name(spec, op, role, number or 0)
     else:
+        # as the registry names them: by the protocol's type names, else
+        # after the operation whose request has this number
         names = C.TYPE_NAMES_BY_PROTOCOL.get(spec.protonum or 0, {})
-        title = names.get(number or 0) or _op_const(spec, op, role)
+        owner = next((o for o in spec.operations if number in o.requests), op)
+        title = names.get(number or 0) or _op_const(spec, owner, "request")
     cls = type(
         _class_name(spec.name, op.name, role, "be" if bo == ">" else ""),
         (NlBody,),
