@@ -1526,7 +1526,20 @@ class NlTypeField(NlIntField):
     """nlmsg_type, shown by the name of the message type (or genl family)."""
 
     def __init__(self, name: str, fmt: str) -> None:
-        NlIntField.__init__(self, name, None, fmt, dict(C.CONTROL_TYPES))
+        names = dict(C.CONTROL_TYPES)
+        for table in C.TYPE_NAMES_BY_PROTOCOL.values():
+            names.update(table)
+        NlIntField.__init__(self, name, None, fmt, names)
+
+    def any2i(self, pkt: Any, x: Any) -> Any:
+        """A type by name (``RTM_GETLINK``) or a generic netlink family
+        by name (``"nl80211"``, its id from the packet's context)."""
+        if isinstance(x, str) and x not in self.by_name and pkt is not None:
+            try:
+                return pkt.context.genl_id(x)
+            except ValueError:
+                pass
+        return super().any2i(pkt, x)
 
     def i2repr(self, pkt: Any, x: Any) -> str:
         if not isinstance(x, int):
@@ -1578,7 +1591,9 @@ class Netlink(Packet):
 
     @classmethod
     def dispatch_hook(cls, _pkt: Any = None, *args: Any, **kargs: Any) -> Any:
-        if cls is Netlink and _pkt and len(_pkt) >= 16:
+        if _pkt and len(_pkt) < 16:
+            return NlTrailer  # too short for a header: kept as bytes
+        if cls is Netlink and _pkt:
             under = kargs.get("_underlayer")
             if not isinstance(under, NlBody):  # later messages of a frame keep the first's order
                 return netlink_class(_guess_bo(bytes(_pkt)))
@@ -1733,6 +1748,11 @@ class NlTrailer(_NlPacket):
 
     name = "netlink trailer"
     fields_desc = [NlBytesField("data", b"")]
+
+    def __init__(self, _pkt: Any = b"", *args: Any, **kw: Any) -> None:
+        for k in ("protocol", "context", "genl", "echo", "bo"):
+            kw.pop(k, None)  # what Netlink would have taken
+        super().__init__(_pkt, *args, **kw)
 
     def do_dissect(self, s: bytes) -> bytes:
         self.fields["data"] = s
