@@ -328,13 +328,30 @@ def _dissect_members(pkt: Packet, fields: list[Any], s: bytes) -> tuple[bytes, b
 
 
 class NlStruct(_NlPacket):
-    """A C struct (fixed header, struct payload); class per layout."""
+    """A C struct (fixed header, struct payload); class per layout.  A
+    trailing flexible array member (``keys[]``) is the field ``flex``: a
+    list of element structs, or bytes."""
 
     _nl_size = 0
     _nl_layout: A.StructLayout | None = None
+    _nl_members: list[Any] = []
+    _nl_flex_cls: Any = None  # element class of the flexible array
+    _nl_has_flex = False
 
     def do_dissect(self, s: bytes) -> bytes:
-        rest, _ = _dissect_members(self, self.fields_desc[:-1], s)
+        rest, complete = _dissect_members(self, self._nl_members, s)
+        if self._nl_has_flex:
+            el = self._nl_flex_cls
+            if not complete:
+                self.fields["flex"] = None
+            elif el is not None:
+                n = len(rest) // el._nl_size
+                self.fields["flex"] = [
+                    el(rest[i * el._nl_size : (i + 1) * el._nl_size]) for i in range(n)
+                ]
+                rest = rest[n * el._nl_size :]
+            else:
+                self.fields["flex"], rest = rest, b""
         self.fields["cut"] = rest if rest else None
         return b""
 
@@ -349,7 +366,16 @@ def struct_class(spec: Spec | None, layout: A.StructLayout) -> type[NlStruct]:
     key = (id(layout), layout.abbrev)
     cls = _STRUCTS.get(key)
     if cls is None:
-        fields = _member_fields(spec, layout)
+        members = _member_fields(spec, layout)
+        fields = list(members)
+        flex = getattr(layout, "flex", None)
+        flex_cls = None
+        if flex is not None:
+            if flex.sub is not None and flex.sub.size:
+                flex_cls = struct_class(spec, flex.sub)
+                fields.append(NlAttrListField("flex"))
+            else:
+                fields.append(NlBytesField("flex", b"", flex.fmt))
         fields.append(NlBytesField("cut", None))
         cls = _STRUCTS[key] = type(  # type: ignore[assignment]
             _class_name("struct", layout.abbrev),
@@ -359,6 +385,9 @@ def struct_class(spec: Spec | None, layout: A.StructLayout) -> type[NlStruct]:
                 "fields_desc": fields,
                 "_nl_size": layout.size,
                 "_nl_layout": layout,
+                "_nl_members": members,
+                "_nl_flex_cls": flex_cls,
+                "_nl_has_flex": flex is not None,
                 "__module__": __name__,
             },
         )
@@ -408,7 +437,7 @@ class NlAttr(_NlPacket):
     def _convert(cls, value: Any) -> Any:
         kind = cls._nl_kind
         if kind in ("nest", "submsg", "unknown-nest"):
-            return to_attrs(cls._nl_cset, value, cls._nl_bo, {})
+            return to_attrs(cls._nl_cset, value, cls._nl_bo, _inherited())
         if kind == "indexed":
             return _indexed_items(cls, value)
         if kind == "records":
@@ -459,7 +488,9 @@ class NlAttr(_NlPacket):
                 f["value"], f["nul"] = p, 0
         elif kind == "struct":
             cls = self.fields_desc[2].cls  # type: ignore[union-attr]
-            if len(p) >= cls._nl_size:
+            if cls._nl_has_flex and len(p) >= cls._nl_size:
+                f["value"] = cls(p)  # the flexible array takes the rest
+            elif len(p) >= cls._nl_size:
                 f["value"] = cls(p[: cls._nl_size])
                 extra = p[cls._nl_size :]
             else:
@@ -478,7 +509,7 @@ class NlAttr(_NlPacket):
                 extra = p
         elif kind in ("nest", "submsg", "unknown-nest"):
             hcls = self._nl_header
-            known: dict[str, Any] = {}
+            known: dict[str, Any] | None = _inherited()
             if hcls is not None:
                 size = hcls._nl_size
                 if len(p) < size:
@@ -488,7 +519,9 @@ class NlAttr(_NlPacket):
                 f["header"] = hdr = hcls(p[:size])
                 end = min(_align(size), len(p))
                 f["hpad"] = p[size:end]
-                known = _header_selectors(hcls, hdr, self._nl_cset)
+                from_header = _header_selectors(hcls, hdr, self._nl_cset)
+                if from_header:
+                    known = {**(known or {}), **from_header}
                 p = p[end:]
             f["value"] = parse_attrs(p, self._nl_cset, self._nl_bo, known)
         elif kind == "indexed":
@@ -936,23 +969,34 @@ def parse_attrs(
     known: dict[str, Any] | None = None,
     pick: Callable[[int], type[NlAttr]] | None = None,
 ) -> list[Packet]:
-    """Dissect an attribute list into layers; never raises, keeps every byte."""
+    """Dissect an attribute list into layers; never raises, keeps every byte.
+
+    `known` are selector values from outside the list: the fixed header's
+    members and the enclosing levels' selectors (TCA_STATS_APP inside
+    TCA_STATS2 is selected by the message's TCA_KIND), as our dissector's
+    walk has them: an attribute of this set always decides over an
+    inherited value of the same name."""
     spec = _spec_of(cset)
-    siblings: dict[str, Any] = dict(known or {})
     table = cset.by_type if cset is not None else {}
     hdr = struct.Struct(bo + "HH")
+    siblings: dict[str, Any] = {}
+    inherit: dict[str, Any] | None = None  # what nests below see
     if cset is not None and cset.selectors:
+        siblings = {k: v for k, v in (known or {}).items() if k not in cset.by_name}
+        own: set[str] = set()
         off = 0
         while len(buf) - off >= 4:  # selectors first: they may follow what they select
             ln, ty = hdr.unpack_from(buf, off)
             if ln < 4:
                 break
             dec = table.get(ty & A.NLA_TYPE_MASK)
-            if dec is not None and dec.spec_name in cset.selectors:
+            if dec is not None and dec.spec_name in cset.selectors and dec.spec_name not in own:
                 key = _selector_value(dec, buf[off + 4 : off + ln])
                 if key is not None:
-                    siblings.setdefault(dec.spec_name, key)
+                    siblings[dec.spec_name] = key
+                    own.add(dec.spec_name)
             off += _align(ln)
+        inherit = siblings
     out: list[Packet] = []
     off = 0
     n = len(buf)
@@ -988,9 +1032,22 @@ def parse_attrs(
                     bo,
                     netbo=netbo and isinstance(dec, (A.ScalarAttr, A.VarIntAttr, A.ArrayAttr)),
                 )
-        out.append(cls(buf[off:nxt]))
+        _INHERITED.append(inherit)
+        try:
+            out.append(cls(buf[off:nxt]))
+        finally:
+            _INHERITED.pop()
         off = nxt
     return out
+
+
+# Selector values the attribute list being dissected (or built) hands down
+# to its nests: set around each child's construction, read by the child.
+_INHERITED: list[dict[str, Any] | None] = []
+
+
+def _inherited() -> dict[str, Any] | None:
+    return _INHERITED[-1] if _INHERITED else None
 
 
 _SPECS_BY_NAME: dict[str, Spec] = {}
@@ -1031,7 +1088,7 @@ def to_attrs(cset: Any, value: Any, bo: str, known: dict[str, Any] | None) -> li
         return [value]
     items = list(value.items()) if isinstance(value, dict) else list(value)
     spec = _spec_of(cset)
-    siblings = dict(known or {})
+    siblings = {k: v for k, v in (known or {}).items() if k not in cset.by_name}
     pairs = [it for it in items if not isinstance(it, Packet)]
     for name, v in pairs:
         dec = _lookup(cset, name)
@@ -1061,19 +1118,24 @@ def to_attrs(cset: Any, value: Any, bo: str, known: dict[str, Any] | None) -> li
             cls._nl_kind not in ("nest", "indexed", "array", "submsg", "records")
             or (v and all(isinstance(x, dict) for x in v) and cls._nl_kind == "nest")
         )
-        for one in v if multi else [v]:
-            if isinstance(one, Packet) and not isinstance(one, NlAttr | NlAttrTail):
-                one = {"value": one}
-            if cls._nl_kind == "flag":
-                out.append(cls())
-            elif cls._nl_kind == "bitfield32" and isinstance(one, (tuple, dict)):
-                val, sel = one if isinstance(one, tuple) else (one["value"], one["selector"])
-                out.append(cls(value=val, selector=sel))
-            elif cls._nl_header is not None and isinstance(one, dict) and "header" in one:
-                out.append(cls(header=one["header"], value=one.get("attrs", [])))
-            else:
-                out.append(cls(value=one))
+        _INHERITED.append(siblings)  # nests below choose formats by these too
+        try:
+            for one in v if multi else [v]:
+                out.append(_attr_from_value(cls, one))
+        finally:
+            _INHERITED.pop()
     return out
+
+
+def _attr_from_value(cls: type[NlAttr], one: Any) -> NlAttr:
+    if cls._nl_kind == "flag":
+        return cls()
+    if cls._nl_kind == "bitfield32" and isinstance(one, (tuple, dict)):
+        val, sel = one if isinstance(one, tuple) else (one["value"], one["selector"])
+        return cls(value=val, selector=sel)
+    if cls._nl_header is not None and isinstance(one, dict) and "header" in one:
+        return cls(header=one["header"], value=one.get("attrs", []))
+    return cls(value=one)
 
 
 def _python_selector(dec: Any, v: Any) -> str:
