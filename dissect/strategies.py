@@ -25,6 +25,7 @@ Generic netlink messages need a family id: strategies build them through a
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,10 @@ from hypothesis import strategies as st
 from .core import attrs as A
 
 GENL_BASE_ID = 0x100
+# Whether the dissector hands selector values down to nested sets
+# (TCA_STATS_APP chosen by the message's TCA_KIND); only then are such
+# sub-messages generated, so that every message drawn decodes completely.
+_INHERITS = "inherited" in inspect.signature(A.decode_struct_and_attrs).parameters
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,8 @@ def message_types(registry: Any = None) -> list[MessageType]:
     delneigh request and a notification declared with the same number)
     reads as the first one on the wire, as in the registry; the later ones
     are left out, since no dissector can tell them apart."""
+    from .scapy.layers import owned_number
+
     reg = _registry(registry)
     out = []
     seen: set[tuple[Any, ...]] = set()
@@ -79,7 +86,9 @@ def message_types(registry: Any = None) -> list[MessageType]:
             ):
                 if not values:
                     continue
-                number = min(values)
+                number = owned_number(spec, op, role)
+                if number is None:
+                    continue
                 key = (proto, spec.name if spec.is_genl else None, role, number)
                 if key in seen:
                     continue
@@ -157,7 +166,9 @@ def _binary(dec: Any) -> st.SearchStrategy[bytes]:
     return st.binary(min_size=lo, max_size=hi)
 
 
-def attr_value(dec: Any, depth: int) -> st.SearchStrategy[Any] | None:
+def attr_value(
+    dec: Any, depth: int, known: dict[str, str] | None = None
+) -> st.SearchStrategy[Any] | None:
     """A valid value for one attribute decoder, or None when the type is
     not generated (hooks, records, nest-type-value, pad)."""
     if isinstance(dec, A.ScalarAttr):
@@ -178,7 +189,7 @@ def attr_value(dec: Any, depth: int) -> st.SearchStrategy[Any] | None:
         if depth >= 3:
             return None
         target = dec.target
-        attrs = set_values(target, depth + 1) if target is not None else st.just([])
+        attrs = set_values(target, depth + 1, known) if target is not None else st.just([])
         if dec.header is not None:
             return st.fixed_dictionaries({"header": struct_values(dec.header), "attrs": attrs})
         return attrs
@@ -234,45 +245,75 @@ def _selector_value(sel: Any, key: str) -> Any:
 
 
 @st.composite
-def _set_values(draw: Any, cset: Any, depth: int) -> list[tuple[str, Any]]:
+def _set_values(
+    draw: Any, cset: Any, depth: int, known: dict[str, str] | None
+) -> list[tuple[str, Any]]:
     decs = sorted(cset.by_type.items())
     chosen = (
         draw(st.lists(st.sampled_from(decs), max_size=6, unique_by=lambda x: x[0])) if decs else []
     )
-    out: list[tuple[str, Any]] = []
-    forced: dict[str, Any] = {}
-    for _, dec in chosen:
-        if isinstance(dec, A.SubMessageAttr):
-            sel = cset.by_name.get(dec.selector)
-            keys = sorted(k for k in dec.formats if k != "*")
-            if sel is None or not keys or depth >= 3 or dec.selector in forced:
-                continue
-            key = draw(st.sampled_from(keys))
-            sval = _selector_value(sel, key)
-            if sval is None:
-                continue
-            header, target = dec.resolve(key)
-            attrs = draw(set_values(target, depth + 1)) if target is not None else []
-            value: Any = attrs
-            if header is not None:
-                value = {"header": draw(struct_values(header)), "attrs": attrs}
-            forced[dec.selector] = sval
-            out.append((dec.spec_name, value))
+    # selector values from outside this set (a fixed header's members, the
+    # enclosing levels'); an attribute of this set decides over them
+    outer = {k: v for k, v in (known or {}).items() if k not in cset.by_name}
+    forced: dict[str, Any] = {}  # selector attribute -> its value
+    keys = dict(outer)  # selector -> format key, for this set and below
+    subs: list[tuple[Any, str]] = []
+    for _, dec in chosen:  # first the sub-messages: they fix their selectors
+        if not isinstance(dec, A.SubMessageAttr) or depth >= 3:
             continue
-        if dec.spec_name in cset.selectors:
-            continue  # written below, consistent with what it selects
-        strat = attr_value(dec, depth)
+        sel = cset.by_name.get(dec.selector)
+        if sel is not None:
+            if dec.selector in forced:
+                key = keys[dec.selector]
+            else:
+                options = sorted(k for k in dec.formats if k != "*")
+                if not options:
+                    continue
+                key = draw(st.sampled_from(options))
+                sval = _selector_value(sel, key)
+                if sval is None:
+                    continue
+                forced[dec.selector] = sval
+                keys[dec.selector] = key
+        elif dec.selector in outer:
+            key = outer[dec.selector]
+        else:
+            continue
+        if key not in dec.formats:
+            if "*" not in dec.formats:
+                continue
+            key = "*"
+        subs.append((dec, key))
+    out: list[tuple[str, Any]] = [(name, sval) for name, sval in forced.items()]
+    for dec, key in subs:
+        header, target = dec.resolve(key)
+        attrs = draw(set_values(target, depth + 1, keys)) if target is not None else []
+        value: Any = attrs
+        if header is not None:
+            value = {"header": draw(struct_values(header)), "attrs": attrs}
+        out.append((dec.spec_name, value))
+    for _, dec in chosen:
+        if isinstance(dec, A.SubMessageAttr) or dec.spec_name in forced:
+            continue
+        if dec.spec_name in cset.selectors and any(
+            isinstance(d, A.SubMessageAttr) and d.selector == dec.spec_name
+            for d in cset.by_type.values()
+        ):
+            continue  # it would select a format no sub-message here follows
+        # as the dissector's walk: a set without selectors hands none down
+        strat = attr_value(dec, depth, keys if cset.selectors and _INHERITS else None)
         if strat is None:
             continue
         out.append((dec.spec_name, draw(strat)))
-    for name, sval in forced.items():
-        out.insert(0, (name, sval))
     return out
 
 
-def set_values(cset: Any, depth: int = 0) -> st.SearchStrategy[list[tuple[str, Any]]]:
-    """``(name, value)`` pairs for some attributes of a set."""
-    return _set_values(cset, depth)
+def set_values(
+    cset: Any, depth: int = 0, known: dict[str, str] | None = None
+) -> st.SearchStrategy[list[tuple[str, Any]]]:
+    """``(name, value)`` pairs for some attributes of a set; `known` are
+    selector values (format keys) from outside it."""
+    return _set_values(cset, depth, known)
 
 
 # ---------------------------------------------------------------------------
@@ -295,16 +336,24 @@ def _message(draw: Any, mtype: MessageType, bo: str, registry: Any) -> Any:
     header = comp.struct_layout(op.fixed_header) if op.fixed_header else None
     if header is not None and layout_fields:
         kw.update(draw(struct_values(header)))
-    selectors = cls._nl_cset.selectors if cls._nl_cset is not None else frozenset()
-    for f in layout_fields:
-        if f.name.replace("_", "-") in selectors:
-            kw.pop(f.name, None)  # header selectors stay at their default
+    cset = cls._nl_cset
+    if cset is not None and cset.selectors:
+        # a header member that selects sub-messages (ifi-family for
+        # IFLA_AF_SPEC) mostly takes a value some format is named after
+        wanted = {
+            k for d in cset.by_type.values() if isinstance(d, A.SubMessageAttr) for k in d.formats
+        }
+        for f in layout_fields:
+            if f.name.replace("_", "-") not in cset.selectors:
+                continue
+            short = getattr(f.fmt_value, "short", None) or str
+            options = sorted(v for v in f.names if short(v) in wanted)
+            if options and draw(st.integers(0, 3)):
+                kw[f.name] = draw(st.sampled_from(options))
     attrs = []
-    if cls._nl_cset is not None:
-        pairs = draw(set_values(cls._nl_cset, 0))
-        known = cls._known_kw(kw) if selectors else {}
-        attrs = [p for p in pairs if not _needs_header_selector(cls._nl_cset, p[0], known)]
-    body = cls(attrs=attrs, **kw) if cls._nl_cset is not None else cls(**kw)
+    if cset is not None:
+        attrs = draw(set_values(cset, 0, cls._known_kw(kw)))
+    body = cls(attrs=attrs, **kw) if cset is not None else cls(**kw)
     flags = (
         draw(st.sampled_from([0x1, 0x5, 0x301, 0x405]))
         if mtype.role == "request"
@@ -315,11 +364,6 @@ def _message(draw: Any, mtype: MessageType, bo: str, registry: Any) -> Any:
     seq = draw(st.integers(1, 0xFFFFFFFF)) if mtype.role != "event" else 0
     pid = 0 if mtype.role != "reply" else draw(st.integers(1, 0xFFFFFFFF))
     return hdr_cls(nlmsg_flags=flags, nlmsg_seq=seq, nlmsg_pid=pid, context=ctx) / body
-
-
-def _needs_header_selector(cset: Any, name: str, known: dict[str, Any]) -> bool:
-    dec = cset.by_name.get(name)
-    return isinstance(dec, A.SubMessageAttr) and dec.selector not in cset.by_name
 
 
 def messages(

@@ -1087,6 +1087,11 @@ def to_attrs(cset: Any, value: Any, bo: str, known: dict[str, Any] | None) -> li
     if isinstance(value, Packet):
         return [value]
     items = list(value.items()) if isinstance(value, dict) else list(value)
+    if cset is None:  # no attribute set: only layers can be given
+        layers = [it for it in items if isinstance(it, Packet)]
+        if len(layers) != len(items):
+            raise ValueError(f"no attribute set to look {items!r} up in; give layers")
+        return layers
     spec = _spec_of(cset)
     siblings = {k: v for k, v in (known or {}).items() if k not in cset.by_name}
     pairs = [it for it in items if not isinstance(it, Packet)]
@@ -1295,8 +1300,10 @@ def body_class(spec: Spec, op: Any, role: str, bo: str = HOST_BO) -> type[NlBody
     comp = reg.compiler(spec, bo)
     header = comp.struct_layout(op.fixed_header) if op.fixed_header else None
     cset = comp.attr_set(op.attribute_set) if op.attribute_set else None
-    values = {"request": op.requests, "reply": op.replies, "event": op.events}[role]
-    number = min(values) if values else None
+    number = owned_number(spec, op, role)
+    values: set[int] = getattr(op, _ROLE_VALUES[role])
+    if number is None and values:
+        number = min(values)  # shared with an earlier operation, which it reads as
     hfields: list[Any] = []
     if spec.is_genl:
         cmd_names: dict[int, str] = {}
@@ -1353,6 +1360,25 @@ def body_class(spec: Spec, op: Any, role: str, bo: str = HOST_BO) -> type[NlBody
     )
     _BODIES[key] = cls
     return cls
+
+
+_ROLE_VALUES = {"request": "requests", "reply": "replies", "event": "events"}
+
+
+def owned_number(spec: Spec, op: Any, role: str) -> int | None:
+    """The message type (or command) that builds `op` in direction `role`:
+    the lowest of its numbers no earlier operation of the spec claims in
+    that direction (the registry gives a shared number to the first one:
+    devlink's port-new and port-get replies).  None if it has none of its
+    own."""
+    values: set[int] = getattr(op, _ROLE_VALUES[role])
+    claimed: set[int] = set()
+    for o in spec.operations:
+        if o is op:
+            break
+        claimed |= getattr(o, _ROLE_VALUES[role])
+    own = sorted(values - claimed)
+    return own[0] if own else None
 
 
 def _op_const(spec: Spec, op: Any, role: str) -> str:
