@@ -470,7 +470,7 @@ def _doc_blocks():
 @pytest.mark.parametrize("code", _doc_blocks(), ids=lambda c: c.splitlines()[0][:40])
 def test_docs_examples_run(code, tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
-    code = code.replace("/tmp/copy.pcap", str(tmp_path / "copy.pcap"))
+    code = code.replace('"copy.pcap"', repr(str(tmp_path / "copy.pcap")))
     exec(compile(code, "docs/scapy.md", "exec"), {"__name__": "docs_example"})
 
 
