@@ -25,7 +25,6 @@ Generic netlink messages need a family id: strategies build them through a
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,10 +33,6 @@ from hypothesis import strategies as st
 from .core import attrs as A
 
 GENL_BASE_ID = 0x100
-# Whether the dissector hands selector values down to nested sets
-# (TCA_STATS_APP chosen by the message's TCA_KIND); only then are such
-# sub-messages generated, so that every message drawn decodes completely.
-_INHERITS = "inherited" in inspect.signature(A.decode_struct_and_attrs).parameters
 
 
 @dataclass(frozen=True)
@@ -141,8 +136,13 @@ def struct_values(layout: A.StructLayout, depth: int = 0) -> st.SearchStrategy[d
     from .scapy.layers import pyname
 
     parts: dict[str, st.SearchStrategy[Any]] = {}
+    # A member that counts trailing bytes (nduseropt_opts_len) stays 0: the
+    # layers build the struct alone, so a count would promise missing bytes.
+    counter = layout.trailer.length if layout.trailer is not None else None
     for m in layout.members:
-        if m.kind == "int" and m.st is not None:
+        if m.name == counter:
+            parts[pyname(m.name)] = st.just(0)
+        elif m.kind == "int" and m.st is not None:
             parts[pyname(m.name)] = _int(m.st.format)
         elif m.kind == "string":
             parts[pyname(m.name)] = st.text(
@@ -261,10 +261,11 @@ def _set_values(
     for _, dec in chosen:  # first the sub-messages: they fix their selectors
         if not isinstance(dec, A.SubMessageAttr) or depth >= 3:
             continue
-        sel = cset.by_name.get(dec.selector)
+        selector = dec.selectors[0]
+        sel = cset.by_name.get(selector)
         if sel is not None:
-            if dec.selector in forced:
-                key = keys[dec.selector]
+            if selector in forced:
+                key = keys[selector]
             else:
                 options = sorted(k for k in dec.formats if k != "*")
                 if not options:
@@ -273,10 +274,10 @@ def _set_values(
                 sval = _selector_value(sel, key)
                 if sval is None:
                     continue
-                forced[dec.selector] = sval
-                keys[dec.selector] = key
-        elif dec.selector in outer:
-            key = outer[dec.selector]
+                forced[selector] = sval
+                keys[selector] = key
+        elif selector in outer:
+            key = outer[selector]
         else:
             continue
         if key not in dec.formats:
@@ -296,12 +297,12 @@ def _set_values(
         if isinstance(dec, A.SubMessageAttr) or dec.spec_name in forced:
             continue
         if dec.spec_name in cset.selectors and any(
-            isinstance(d, A.SubMessageAttr) and d.selector == dec.spec_name
+            isinstance(d, A.SubMessageAttr) and dec.spec_name in d.selectors
             for d in cset.by_type.values()
         ):
             continue  # it would select a format no sub-message here follows
         # as the dissector's walk: a set without selectors hands none down
-        strat = attr_value(dec, depth, keys if cset.selectors and _INHERITS else None)
+        strat = attr_value(dec, depth, keys if cset.selectors else None)
         if strat is None:
             continue
         out.append((dec.spec_name, draw(strat)))
@@ -322,11 +323,20 @@ def set_values(
 
 @st.composite
 def _message(draw: Any, mtype: MessageType, bo: str, registry: Any) -> Any:
-    from .scapy.layers import HOST_BO, Netlink, NetlinkContext, body_class, netlink_class
+    from .scapy.layers import (
+        _ROLE_VALUES,
+        HOST_BO,
+        Netlink,
+        NetlinkContext,
+        body_class,
+        netlink_class,
+    )
 
     reg = _registry(registry)
     spec = next(s for s in reg.specs if s.name == mtype.family and s.protocol != "netlink-core")
-    op = next(o for o in spec.operations if o.name == mtype.op)
+    op = next(
+        o for o in spec.operations if o.name == mtype.op and getattr(o, _ROLE_VALUES[mtype.role])
+    )
     cls = body_class(spec, op, mtype.role, bo or HOST_BO)
     kw: dict[str, Any] = {}
     layout_fields = [

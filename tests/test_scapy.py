@@ -311,8 +311,9 @@ def test_wrpcap_read_by_nlshark_and_tshark(tmp_path):
         "RTM_GETLINK",
         "RTM_DELLINK",
     ]
-    nlshark = Path(sys.executable).with_name("nlshark")
-    res = subprocess.run([str(nlshark), "-r", str(out)], capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "dissect.cli", "-r", str(out)], capture_output=True, text=True
+    )
     assert res.returncode == 0, res.stderr
     assert "RTM_NEWLINK" in res.stdout and "vlan10" in res.stdout
     if shutil.which("tshark") is None:

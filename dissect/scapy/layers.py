@@ -44,6 +44,7 @@ from collections.abc import Callable
 from typing import Any
 
 from scapy.config import conf
+from scapy.fields import StrLenField
 from scapy.layers.l2 import CookedLinux, CookedLinuxV2
 from scapy.packet import NoPayload, Packet
 
@@ -695,6 +696,12 @@ def _is_flags(dec: Any) -> bool:
     )
 
 
+def _selected(dec: A.SubMessageAttr, siblings: dict[str, Any]) -> Any:
+    """The selector value that picks `dec`'s format: the first of its
+    selectors present, as the dissector decides."""
+    return next((siblings[s] for s in dec.selectors if s in siblings), None)
+
+
 def attr_class(
     spec: Spec | None,
     cset: Any,
@@ -1017,7 +1024,7 @@ def parse_attrs(
             if dec is None:
                 cls = _unknown_class(bo, bool(ty & A.NLA_F_NESTED) and ln > 4)
             elif isinstance(dec, A.SubMessageAttr):
-                key = siblings.get(dec.selector)
+                key = _selected(dec, siblings)
                 if key is not None and key not in dec.formats and "*" in dec.formats:
                     key = "*"
                 if key is not None and key in dec.formats:
@@ -1108,12 +1115,12 @@ def to_attrs(cset: Any, value: Any, bo: str, known: dict[str, Any] | None) -> li
         dec = _lookup(cset, name)
         cls: type[NlAttr]
         if isinstance(dec, A.SubMessageAttr):
-            key = siblings.get(dec.selector)
+            key = _selected(dec, siblings)
             if key is not None and key not in dec.formats and "*" in dec.formats:
                 key = "*"
             if key is None or key not in dec.formats:
                 raise ValueError(
-                    f"{dec.name}: cannot choose its format: selector {dec.selector!r} is "
+                    f"{dec.name}: cannot choose its format: selector {' or '.join(dec.selectors)} is "
                     f"{key!r}; give it, or build the attribute with {dec.name}.kind(...)"
                 )
             cls = attr_class(spec, cset, dec, bo, fmt_key=key)
@@ -1191,6 +1198,7 @@ class NlBody(_NlPacket):
     _nl_genl = False
     _nl_header_fields: list[Any] = []
     _nl_cset: Any = None
+    _nl_trailer: Any = None  # a StrLenField for bytes counted by a header member
     _nl_bo = HOST_BO
     _nl_blen: int | None = None
     fields_desc = [NlBytesField("data", b""), NlPadField("nlmsg_pad", None)]
@@ -1245,6 +1253,9 @@ class NlBody(_NlPacket):
         if "hpad" in self.fieldtype:
             gap = min(_align(hsize) - hsize, len(rest))
             f["hpad"], rest = rest[:gap], rest[gap:]
+        trailer = self._nl_trailer
+        if trailer is not None:
+            rest, f[trailer.name] = trailer.getfield(self, rest)
         if "attrs" in self.fieldtype:
             known = self._known_kw(f)
             f["attrs"] = parse_attrs(rest, self._nl_cset, self._nl_bo, known)
@@ -1292,7 +1303,7 @@ _BODIES: dict[tuple[Any, ...], type[NlBody]] = {}
 def body_class(spec: Spec, op: Any, role: str, bo: str = HOST_BO) -> type[NlBody]:
     """The body layer of operation `op` of `spec` in direction `role`
     (``request``, ``reply`` or ``event``)."""
-    key = (id(spec), op.name, role, bo)
+    key = (id(spec), id(op), role, bo)
     cls = _BODIES.get(key)
     if cls is not None:
         return cls
@@ -1327,6 +1338,18 @@ def body_class(spec: Spec, op: Any, role: str, bo: str = HOST_BO) -> type[NlBody
     hsize = header.size if header is not None else 0
     if hsize % 4:
         fields.append(NlPadField("hpad", None))
+    trailer = None
+    if header is not None and header.trailer is not None:
+        # bytes after the header counted by one of its members (struct
+        # nduseroptmsg's options), as the dissector reads them
+        t = header.trailer
+        count, scale = pyname(t.length), t.scale
+        trailer = StrLenField(
+            pyname(t.name),
+            b"",
+            length_from=lambda pkt: min(int(pkt.getfieldval(count) or 0) * scale, 1 << 20),
+        )
+        fields.append(trailer)
     if cset is not None:
         fields.append(NlAttrListField("attrs"))
     fields += [NlBytesField("extra", b""), NlPadField("nlmsg_pad", None)]
@@ -1353,6 +1376,7 @@ def body_class(spec: Spec, op: Any, role: str, bo: str = HOST_BO) -> type[NlBody
             "_nl_protocol": C.NETLINK_GENERIC if spec.is_genl else spec.protonum,
             "_nl_genl": spec.is_genl,
             "_nl_header_fields": hfields,
+            "_nl_trailer": trailer,
             "_nl_cset": cset,
             "_nl_bo": bo,
             "__module__": __name__,
@@ -2053,22 +2077,26 @@ class SetNamespace:
 
 class OpNamespace:
     """One operation: ``op.request``/``op.reply``/``op.event`` are the body
-    classes; calling the namespace builds a request (or the only role)."""
+    classes; calling the namespace builds a request (or the only role).
 
-    def __init__(self, spec: Spec, op: Any, bo: str) -> None:
+    A spec may declare one name twice with different roles (rt-mdb's newmdb
+    request carries other attributes than its notification); each role is
+    taken from the declaration that has it."""
+
+    def __init__(self, spec: Spec, op: Any, bo: str, *more: Any) -> None:
         self._spec = spec
         self._op = op
+        self._ops = (op, *more)
         self._bo = bo
 
+    def _owner(self, role: str) -> Any:
+        return next((o for o in self._ops if getattr(o, _ROLE_VALUES[role])), None)
+
     def _role(self, role: str) -> type[NlBody]:
-        values = {
-            "request": self._op.requests,
-            "reply": self._op.replies,
-            "event": self._op.events,
-        }[role]
-        if not values:
+        op = self._owner(role)
+        if op is None:
             raise AttributeError(f"{self._op.name} has no {role}")
-        return body_class(self._spec, self._op, role, self._bo)
+        return body_class(self._spec, op, role, self._bo)
 
     @property
     def request(self) -> type[NlBody]:
@@ -2083,12 +2111,7 @@ class OpNamespace:
         return self._role("event")
 
     def roles(self) -> list[str]:
-        op = self._op
-        return [
-            r
-            for r, v in (("request", op.requests), ("reply", op.replies), ("event", op.events))
-            if v
-        ]
+        return [r for r in ("request", "reply", "event") if self._owner(r) is not None]
 
     def __call__(self, *args: Any, **kw: Any) -> NlBody:
         roles = self.roles()
@@ -2115,9 +2138,13 @@ class Family:
 
     def op(self, name: str) -> OpNamespace:
         want = name.replace("_", "-")
-        for o in self.spec.operations:
-            if o.name == name or o.name == want or o.name.replace("-", "") == name.replace("_", ""):
-                return OpNamespace(self.spec, o, self.bo)
+        ops = [
+            o
+            for o in self.spec.operations
+            if o.name == name or o.name == want or o.name.replace("-", "") == name.replace("_", "")
+        ]
+        if ops:
+            return OpNamespace(self.spec, ops[0], self.bo, *ops[1:])
         raise AttributeError(f"{self.spec.name} has no operation {name!r}")
 
     def attrs(self, name: str) -> SetNamespace:
