@@ -113,6 +113,9 @@ class SubMessageFormat:
     attribute_set: str | None
     fixed_header: str | None
     abbrev: str | None
+    # nlshark extensions for formats selected at message level (see OpSpec)
+    summary: list[Any] | None = None
+    summary_hook: str | None = None
 
 
 @dataclass
@@ -129,6 +132,16 @@ class OpSpec:
     summary: list[Any] | None
     doc: str | None = None
     name_prefix: str | None = None  # nlshark extension: this operation's own constant prefix
+    # nlshark extensions: the body's layout chosen by a member of the fixed
+    # header (sub-message + selector), a Python hook that decodes the body,
+    # a Python hook that writes the summary line
+    sub_message: str | None = None
+    selector: str | None = None
+    hook: str | None = None
+    summary_hook: str | None = None
+    # nlshark extension: the kind of request (get/new/del/set) when the
+    # operation's name does not start with its verb (SOCK_DIAG_BY_FAMILY)
+    kind: str | None = None
 
 
 @dataclass
@@ -151,6 +164,9 @@ class Spec:
     source: str = ""
     origin: str = "builtin"
     doc: str | None = None
+    # nlshark extension: frames of this protocol are not nlmsghdr-framed; a
+    # Python hook decodes each frame's payload (NETLINK_KOBJECT_UEVENT)
+    frame_hook: str | None = None
 
     @property
     def is_genl(self) -> bool:
@@ -368,7 +384,12 @@ def spec_from_dict(doc: Any, source: str = "<dict>", origin: str = "builtin") ->
             f = _map(raw_fmt, f"{w}.formats[{j}]")
             key = str(f.get("value"))
             fmts[key] = SubMessageFormat(
-                key, f.get("attribute-set"), f.get("fixed-header"), f.get("abbrev")
+                key,
+                f.get("attribute-set"),
+                f.get("fixed-header"),
+                f.get("abbrev"),
+                f.get("summary"),
+                _opt_str(f.get("summary-hook")),
             )
         sub_messages[_name(sm, w)] = fmts
 
@@ -445,6 +466,11 @@ def spec_from_dict(doc: Any, source: str = "<dict>", origin: str = "builtin") ->
                 summary=o.get("summary"),
                 doc=o.get("doc"),
                 name_prefix=o.get("name-prefix") if isinstance(o.get("name-prefix"), str) else None,
+                sub_message=_opt_str(o.get("sub-message")),
+                selector=_opt_str(o.get("selector")),
+                hook=_opt_str(o.get("hook")),
+                summary_hook=_opt_str(o.get("summary-hook")),
+                kind=_opt_str(o.get("kind")),
             )
         )
 
@@ -479,7 +505,12 @@ def spec_from_dict(doc: Any, source: str = "<dict>", origin: str = "builtin") ->
         source=source,
         origin=origin,
         doc=doc.get("doc") if isinstance(doc.get("doc"), str) else None,
+        frame_hook=_opt_str(doc.get("frame-hook")),
     )
+
+
+def _opt_str(v: Any) -> str | None:
+    return v if isinstance(v, str) else None
 
 
 def load_spec(path: str | Path, origin: str = "builtin") -> Spec:
