@@ -686,17 +686,26 @@ class StructAttr(AttrDecoder):
 
     An `extensible` struct grows with kernel versions (struct tcp_info): a
     shorter payload is an older kernel's version and a longer one a newer
-    kernel's, both noted for information only; never an array.
+    kernel's, both noted for information only; never an array.  An `array`
+    attribute is a run of structs, which may be empty
+    (PACKET_DIAG_MCLIST).
     """
 
-    __slots__ = ("layout", "extensible")
+    __slots__ = ("layout", "extensible", "array")
 
     def __init__(
-        self, abbrev: str, name: str, spec_name: str, layout: StructLayout, extensible: bool = False
+        self,
+        abbrev: str,
+        name: str,
+        spec_name: str,
+        layout: StructLayout,
+        extensible: bool = False,
+        array: bool = False,
     ) -> None:
         super().__init__(abbrev, name, spec_name, None)
         self.layout = layout
         self.extensible = extensible
+        self.array = array  # always an array of structs, possibly empty
 
     def _decode_extensible(self, node: Node, buf: bytes, off: int, plen: int, depth: int) -> Node:
         lay = self.layout
@@ -745,7 +754,7 @@ class StructAttr(AttrDecoder):
             return self._decode_extensible(node, buf, off, plen, depth)
         lay = self.layout
         size = lay.size
-        if size and plen > size and plen % size == 0:
+        if size and (plen > size or self.array) and plen % size == 0:
             node.children = []
             for i in range(plen // size):
                 el = Node(self.abbrev, f"[{i}]", off + 4 + i * size, size, buf)
