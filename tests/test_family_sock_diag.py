@@ -201,7 +201,9 @@ def test_capture_tcp_info_matches_ss(capture):
     s = socks[0]
     assert s["INET_DIAG_CONG"] == "cubic"
     # the socket's line, then a line of TCP details
-    row = next(i for i, line in enumerate(cmd.output) if "127.0.0.1:53144    127.0.0.1:7001" in line)
+    row = next(
+        i for i, line in enumerate(cmd.output) if "127.0.0.1:53144    127.0.0.1:7001" in line
+    )
     want = re.search(r"cubic wscale:7,7 rto:(\d+) .*? mss:(\d+)", cmd.output[row + 1])
     assert want is not None
     frame_info = next(
@@ -291,7 +293,9 @@ def test_live_unix_sockets(tmp_path):
     abstract = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     abstract.bind(f"\0nlshark-test-{os.getpid()}")
     try:
-        body = struct.pack("=BBxxIII8s", socket.AF_UNIX, 0, ALL_STATES, 0, UDIAG_SHOW_ALL, b"\xff" * 8)
+        body = struct.pack(
+            "=BBxxIII8s", socket.AF_UNIX, 0, ALL_STATES, 0, UDIAG_SHOW_ALL, b"\xff" * 8
+        )
         _, socks = _dump(body)
         by_ino = {s["udiag_ino"]: s for s in socks}
         ino = os.fstat(srv.fileno()).st_ino
@@ -312,7 +316,9 @@ def test_live_netlink_sockets():
     own.bind((0, 0b101))  # RTMGRP_LINK (group 1) and RTMGRP_NEIGH (group 3)
     try:
         portid = own.getsockname()[0]
-        body = struct.pack("=BBxxII8s", socket.AF_NETLINK, 255, 0, NDIAG_SHOW_MEMINFO_GROUPS_FLAGS, b"\xff" * 8)
+        body = struct.pack(
+            "=BBxxII8s", socket.AF_NETLINK, 255, 0, NDIAG_SHOW_MEMINFO_GROUPS_FLAGS, b"\xff" * 8
+        )
         msgs, socks = _dump(body)
         assert msgs[0].info == "netlink ALL dump"
         # A socket with groups comes twice: the kernel walks the bound

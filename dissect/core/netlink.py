@@ -332,6 +332,11 @@ def decode_frame(
             root.add(rest)
         return frame
     frame.protocol = protocol
+    fhook = session.registry.frame_hook(protocol)
+    if fhook is not None:
+        # not nlmsghdr-framed, so no nlmsg_len to guess the byte order from
+        decode_by_frame_hook(frame, data, off, len(data), protocol, session.bo or "<", fhook)
+        return frame
     bo = session.bo
     if bo is None:
         bo = session.guess_byte_order(data, off)
@@ -339,20 +344,22 @@ def decode_frame(
             session.bo = bo
         else:
             bo = "<"
-    fhook = session.registry.frame_hook(protocol)
-    if fhook is not None:
-        decode_by_frame_hook(frame, data, off, len(data), protocol, fhook)
-    else:
-        decode_messages(session, frame, data, off, len(data), protocol, bo, cut)
+    decode_messages(session, frame, data, off, len(data), protocol, bo, cut)
     return frame
 
 
 def decode_by_frame_hook(
-    frame: Frame, data: bytes, off: int, end: int, protocol: int, fhook: tuple[Any, str, str | None]
+    frame: Frame,
+    data: bytes,
+    off: int,
+    end: int,
+    protocol: int,
+    bo: str,
+    fhook: tuple[Any, str, str | None],
 ) -> None:
     """A protocol whose frames are not nlmsghdr-framed (a spec's
     ``frame-hook``: NETLINK_KOBJECT_UEVENT): the hook turns the payload into
-    message nodes, ``hook(buf, start, end) -> [(node, type_name, summary)]``.
+    message nodes, ``hook(buf, start, end, bo) -> [(node, type_name, summary)]``.
     Such messages are multicast events, sent to user space."""
     hook, name, problem = fhook
     frame.direction = TO_USER
@@ -361,7 +368,7 @@ def decode_by_frame_hook(
         problem_text = f"hook {name} not available: {problem}"
     else:
         try:
-            items = list(hook(data, off, end))
+            items = list(hook(data, off, end, bo))
             problem_text = ""
         except Exception as exc:  # a hook bug must not stop decoding
             items = []
@@ -397,6 +404,7 @@ def decode_messages(
     hdr = session._hdr[bo]
     unpack_len = _LEN_LE.unpack_from if bo == "<" else _LEN_BE.unpack_from
     direction: str | None = None
+    by_pid = protocol not in _CONTROL_ONLY and session.registry.direction_by_pid(protocol)
     index = 0
     hint = _frame_request(session, data, off, end, protocol, hdr) if end - off > 32 else None
     while off < end:
@@ -415,11 +423,16 @@ def decode_messages(
             root.add(n)
             break
         if direction is None:
-            direction = (
-                TO_USER
-                if (nlmsg_type in C.CONTROL_TYPES or not flags & C.NLM_F_REQUEST)
-                else TO_KERNEL
-            )
+            if by_pid:
+                # the kernel sends these with port id 0 and user space does
+                # not set NLM_F_REQUEST (spec key `direction: pid`)
+                direction = TO_KERNEL if pid or flags & C.NLM_F_REQUEST else TO_USER
+            else:
+                direction = (
+                    TO_USER
+                    if (nlmsg_type in C.CONTROL_TYPES or not flags & C.NLM_F_REQUEST)
+                    else TO_KERNEL
+                )
             frame.direction = direction
         index += 1
         msg_end = off + nlmsg_len
@@ -540,6 +553,10 @@ def _make_named_fmt(name: str) -> Any:
     return fmt
 
 
+# Protocols whose specs never claim the control message numbers.
+_CONTROL_ONLY = frozenset({C.NETLINK_ROUTE, C.NETLINK_GENERIC})
+
+
 def decode_message(
     session: Session,
     msg: Message,
@@ -556,6 +573,14 @@ def decode_message(
     to_kernel = msg.direction == TO_KERNEL
     layout = None
     control = t if t < C.NLMSG_MIN_TYPE else None
+    if (
+        control is not None
+        and msg.protocol not in _CONTROL_ONLY
+        and session.registry.raw_layout(msg.protocol, t, to_kernel, bo) is not None
+    ):
+        # A family whose spec claims a control number as its own message
+        # type: NETLINK_CONNECTOR's cn_msg travels as NLMSG_DONE.
+        control = None
     body = off + 16
     genl_family: str | None = None
     rec: RequestRecord | None = None
@@ -821,7 +846,9 @@ def _decode_selected(
 
 
 def _decode_by_hook(msg: Message, layout: Any, data: bytes, body: int, end: int, bo: str) -> int:
-    """A body decoded by the operation's Python ``hook``."""
+    """A body decoded by the operation's Python ``hook``:
+    ``hook(msg, buf, start, end, bo)`` adds nodes to ``msg.node`` and may
+    return the summary text."""
     if layout.hook is None:
         rest = Node("netlink.payload", "payload", body, end - body, data, data[body:end], hexbytes)
         rest.note(NOTE, UNDECODED, f"hook {layout.hook_name} not available: {layout.hook_problem}")
@@ -829,7 +856,7 @@ def _decode_by_hook(msg: Message, layout: Any, data: bytes, body: int, end: int,
         return end
     mark = len(msg.node.children or ())
     try:
-        text = layout.hook(msg.node, data, body, end, bo)
+        text = layout.hook(msg, data, body, end, bo)
     except Exception as exc:  # a hook bug must not stop decoding
         del msg.node.children[mark:]  # type: ignore[index]
         rest = Node("netlink.payload", "payload", body, end - body, data, data[body:end], hexbytes)
@@ -1149,7 +1176,7 @@ def _info_text(msg: Message) -> str:
         if msg.ext_path:
             s += f" [at {msg.ext_path}]"
         return f"{s} for {echo_name} seq {msg.seq}"
-    if t == C.NLMSG_DONE:
+    if t == C.NLMSG_DONE and msg.role == "done":
         s = "end of dump"
         if msg.request is not None:
             s += f" ({msg.request.type_name})"
@@ -1158,7 +1185,7 @@ def _info_text(msg: Message) -> str:
             if msg.ext_msg:
                 s += f": {msg.ext_msg}"
         return s
-    if t in C.CONTROL_TYPES:
+    if t in C.CONTROL_TYPES and msg.layout is None:
         return ""
     parts = []
     lay = msg.layout

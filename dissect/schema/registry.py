@@ -170,7 +170,7 @@ class MessageLayout:
     # A body whose layout depends on a member of its fixed header
     # (SOCK_DIAG_BY_FAMILY by sdiag_family): see `select`.
     selector: LayoutSelector | None = None
-    # Python hooks (docs/schema.md): `hook(node, buf, start, end, bo)`
+    # Python hooks (docs/schema.md): `hook(msg, buf, start, end, bo)`
     # decodes the body and may return the summary text; `summary_hook(msg)`
     # returns the summary text.
     hook: Any = None
@@ -467,6 +467,11 @@ class Registry:
         )
         return lay
 
+    def direction_by_pid(self, protonum: int) -> bool:
+        """True when the protocol's spec says ``direction: pid``."""
+        fam = self._raw.get(protonum)
+        return fam is not None and any(s.direction_by_pid for s in fam.specs)
+
     def frame_hook(self, protonum: int) -> tuple[Any, str, str | None] | None:
         """(hook, name, problem) for a protocol whose frames are not
         nlmsghdr-framed (``frame-hook``), else None."""
@@ -522,6 +527,8 @@ class Registry:
                             if req
                             else c_name(spec.op_prefix, op.name)
                         )
+                        if (req[1] if req else op).ranged:
+                            name = f"{name} {msg_type}"
                     lay = self._layout(spec, op, name, role, bo, op.fixed_header)
                     break
         self._layouts[key] = lay

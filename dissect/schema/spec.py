@@ -142,6 +142,9 @@ class OpSpec:
     # nlshark extension: the kind of request (get/new/del/set) when the
     # operation's name does not start with its verb (SOCK_DIAG_BY_FAMILY)
     kind: str | None = None
+    # nlshark extension: the operation covers ranges of numbers (``last``);
+    # each message is named after the operation and its number
+    ranged: bool = False
 
 
 @dataclass
@@ -167,6 +170,9 @@ class Spec:
     # nlshark extension: frames of this protocol are not nlmsghdr-framed; a
     # Python hook decodes each frame's payload (NETLINK_KOBJECT_UEVENT)
     frame_hook: str | None = None
+    # nlshark extension `direction: pid`: a message with a non-zero
+    # nlmsg_pid comes from user space (NETLINK_CONNECTOR sets no flags)
+    direction_by_pid: bool = False
 
     @property
     def is_genl(self) -> bool:
@@ -293,8 +299,23 @@ def _op_values(block: Any, where: str, consts: dict[str, Any]) -> tuple[set[int]
     for role, out in (("request", req), ("reply", rsp)):
         part = block.get(role)
         if isinstance(part, dict) and "value" in part:
-            out.add(_int(part["value"], f"{where}.{role}.value", consts))
+            out |= _block_values(part, f"{where}.{role}", consts)
     return req, rsp
+
+
+MAX_RANGE = 1000
+
+
+def _block_values(part: dict[str, Any], where: str, consts: dict[str, Any]) -> set[int]:
+    """``value``, or with nlshark's ``last`` every number from ``value`` to
+    ``last`` (message types named by range: AUDIT's 1100-1199 user messages)."""
+    first = _int(part["value"], f"{where}.value", consts)
+    if "last" not in part:
+        return {first}
+    last = _int(part["last"], f"{where}.last", consts)
+    if not first <= last < first + MAX_RANGE:
+        raise _err(where, f"range {first}..{last} is empty or longer than {MAX_RANGE}")
+    return set(range(first, last + 1))
 
 
 def spec_from_dict(doc: Any, source: str = "<dict>", origin: str = "builtin") -> Spec:
@@ -413,7 +434,7 @@ def spec_from_dict(doc: Any, source: str = "<dict>", origin: str = "builtin") ->
         for kind in ("notify", "event"):
             blk = o.get(kind)
             if isinstance(blk, dict) and "value" in blk:
-                events.add(_int(blk["value"], f"{w}.{kind}.value", consts))
+                events |= _block_values(blk, f"{w}.{kind}", consts)
         if not directional:
             val = _int(o["value"], w, consts) if "value" in o else nxt
             nxt = val + 1
@@ -471,6 +492,14 @@ def spec_from_dict(doc: Any, source: str = "<dict>", origin: str = "builtin") ->
                 hook=_opt_str(o.get("hook")),
                 summary_hook=_opt_str(o.get("summary-hook")),
                 kind=_opt_str(o.get("kind")),
+                ranged=any(
+                    isinstance(b, dict) and "last" in b
+                    for k in ("do", "dump", "event", "notify")
+                    for b in (
+                        [o.get(k)]
+                        + [o[k].get(r) for r in ("request", "reply") if isinstance(o.get(k), dict)]
+                    )
+                ),
             )
         )
 
@@ -506,6 +535,7 @@ def spec_from_dict(doc: Any, source: str = "<dict>", origin: str = "builtin") ->
         origin=origin,
         doc=doc.get("doc") if isinstance(doc.get("doc"), str) else None,
         frame_hook=_opt_str(doc.get("frame-hook")),
+        direction_by_pid=doc.get("direction") == "pid",
     )
 
 
