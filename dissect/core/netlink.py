@@ -858,11 +858,10 @@ def _decode_by_hook(msg: Message, layout: Any, data: bytes, body: int, end: int,
     try:
         text = layout.hook(msg, data, body, end, bo)
     except Exception as exc:  # a hook bug must not stop decoding
-        del msg.node.children[mark:]  # type: ignore[index]
+        if msg.node.children is not None:
+            del msg.node.children[mark:]
         rest = Node("netlink.payload", "payload", body, end - body, data, data[body:end], hexbytes)
-        rest.note(
-            WARN, UNDECODED, f"hook {layout.hook_name} failed: {type(exc).__name__}: {exc}"
-        )
+        rest.note(WARN, UNDECODED, f"hook {layout.hook_name} failed: {type(exc).__name__}: {exc}")
         msg.node.add(rest)
         return end
     if isinstance(text, str):
