@@ -606,3 +606,41 @@ def test_selinux_notifications():
     assert not _notes(f)
     f = s.decode(frame(NETLINK_SELINUX, msg(0x10, 0, b"\1", seq=0)))
     assert any("needs 4 bytes" in t for t in _notes(f))
+
+
+def test_live_audit_list_rules():
+    """AUDIT_LIST_RULES as `auditctl -l` sends it: the kernel answers with one
+    AUDIT_LIST_RULES message per rule and NLMSG_DONE (read-only)."""
+    rec = Recorder()
+    try:
+        sock = NlSock(NETLINK_AUDIT, rec, ext_ack=False)
+    except OSError as exc:
+        pytest.skip(f"no NETLINK_AUDIT socket: {exc.strerror}")
+    with sock:
+        sock.send(struct.pack("=IHHII", 16, 1013, NLM_F_REQUEST | NLM_F_ACK, 78, 0))
+        done = False
+        for _ in range(64):
+            _, data = sock.recv_frame()
+            for m in parse_msgs(data):
+                if m.type == 2 and struct.unpack_from("=i", m.body)[0] != 0:
+                    code = -struct.unpack_from("=i", m.body)[0]
+                    pytest.skip(
+                        f"the kernel refuses audit requests: {errno.errorcode.get(code, code)}"
+                    )
+                done = done or m.type == NLMSG_DONE
+            if done:
+                break
+    assert done
+    s = Session(byte_order="little" if sys.byteorder == "little" else "big")
+    msgs = [
+        m
+        for i, (_, p, d) in enumerate(rec.frames, 1)
+        for m in s.decode(netlink_pseudo_header(p) + d, number=i).messages
+    ]
+    for m in msgs:
+        assert not bad_notes(m), (m.info, bad_notes(m))
+    assert msgs[0].type_name == "AUDIT_LIST_RULES" and msgs[0].direction == "user->kernel"
+    assert msgs[-1].info == "end of dump (AUDIT_LIST_RULES)"
+    for m in msgs[1:-1]:
+        if m.type == 1013:
+            assert m.role == "reply" and _tree(m.node)["field_count"] is not None
