@@ -1193,8 +1193,8 @@ def _info_text(msg: Message) -> str:
     elif lay is not None and lay.summary_hook is not None:
         try:
             text = lay.summary_hook(msg)
-        except Exception:  # the summary is a courtesy: the tree is complete
-            text = None
+        except Exception as exc:  # the tree is complete; say why the summary is not
+            text = f"(summary hook failed: {type(exc).__name__}: {exc})"
         if text:
             parts.append(text)
     elif lay is not None and lay.summary is not None:

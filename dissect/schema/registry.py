@@ -168,7 +168,7 @@ class MessageLayout:
     summary: Summary | None
     role: str  # "request", "reply", "event"
     # A body whose layout depends on a member of its fixed header
-    # (SOCK_DIAG_BY_FAMILY by sdiag_family): see `select`.
+    # (SOCK_DIAG_BY_FAMILY by sdiag_family): see `LayoutSelector`.
     selector: LayoutSelector | None = None
     # Python hooks (docs/schema.md): `hook(msg, buf, start, end, bo)`
     # decodes the body and may return the summary text; `summary_hook(msg)`
