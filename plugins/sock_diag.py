@@ -38,7 +38,10 @@ NETLINK_PROTOCOLS = {
     13: "IP6_FW", 14: "DNRTMSG", 15: "KOBJECT_UEVENT", 16: "GENERIC", 18: "SCSITRANSPORT",
     19: "ECRYPTFS", 20: "RDMA", 21: "CRYPTO", 22: "SMC", 255: "ALL",
 }  # fmt: skip
-AF_NAMES = {1: "unix", 2: "inet", 10: "inet6", 16: "netlink", 17: "packet", 40: "vsock", 44: "xdp"}
+AF_NAMES = {
+    1: "unix", 2: "inet", 10: "inet6", 16: "netlink", 17: "packet", 30: "tipc", 40: "vsock", 43: "smc",
+    44: "xdp",
+}  # fmt: skip
 TYPE_SOCK_DIAG_BY_FAMILY = 20
 LEGACY_PROTOCOLS = {18: "tcp", 19: "dccp"}
 

@@ -354,3 +354,77 @@ def test_live_packet_sockets():
         assert s["info"] == f"packet raw proto 0x88b5 ino {s['pdiag_ino']}"
     finally:
         pkt.close()
+
+
+def test_live_legacy_tcpdiag_getsock():
+    """TCPDIAG_GETSOCK with the old struct inet_diag_req, which the kernel
+    still answers (inet_diag's compat path), replies named after it."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    try:
+        body = (
+            struct.pack("=BBBB", socket.AF_INET, 0, 0, 0)
+            + bytes(48)
+            + struct.pack("=II", ALL_STATES, 0)
+        )
+        rec = Recorder()
+        with NlSock(NETLINK_SOCK_DIAG, rec) as s:
+            s.request(18, NLM_F_REQUEST | NLM_F_DUMP, body)
+        msgs = _decode(rec)
+        assert not [bad_notes(m) for m in msgs if bad_notes(m)]
+        assert msgs[0].type_name == "TCPDIAG_GETSOCK" and msgs[0].info == "inet states all dump"
+        ino = os.fstat(listener.fileno()).st_ino
+        port = listener.getsockname()[1]
+        replies = [m for m in msgs if m.direction == "kernel->user" and m.type == 18]
+        assert all(m.type_name == "TCPDIAG_GETSOCK" for m in replies)
+        assert f"tcp LISTEN 127.0.0.1:{port} -> 0.0.0.0:* ino {ino}" in {m.info for m in replies}
+    finally:
+        listener.close()
+
+
+def _msg(mtype: int, flags: int, body: bytes, seq: int = 1, pid: int = 0) -> bytes:
+    raw = struct.pack("<IHHII", 16 + len(body), mtype, flags, seq, pid) + body
+    return raw + bytes(-len(raw) & 3)
+
+
+def test_sock_destroy_and_unknown_family():
+    s = Session(byte_order="little")
+    # SOCK_DESTROY of one TCP socket, by its addresses and ports
+    sockid = struct.pack(">HH", 22, 5000) + socket.inet_aton("127.0.0.1") + bytes(12)
+    sockid += socket.inet_aton("127.0.0.1") + bytes(12) + struct.pack("<IQ", 0, 0)
+    body = (
+        struct.pack("<BBBxI", socket.AF_INET, socket.IPPROTO_TCP, 0, 1 << TCP_ESTABLISHED) + sockid
+    )
+    f = s.decode(netlink_pseudo_header(NETLINK_SOCK_DIAG) + _msg(21, 0x5, body))
+    (m,) = f.messages
+    assert (m.type_name, m.info) == ("SOCK_DESTROY", "inet tcp states ESTAB")
+    assert f.root.find("sockdiag.inet_diag_req_v2.id.idiag_sport").value == 22
+    assert str(f.root.find("sockdiag.inet_diag_req_v2.id.idiag_dst").display) == "127.0.0.1"
+    assert not bad_notes(m)
+    # AF_TIPC (30): named, but no layout of ours
+    f = s.decode(
+        netlink_pseudo_header(NETLINK_SOCK_DIAG)
+        + _msg(20, 0x301, struct.pack("<BBxx", 30, 0) + bytes(12))
+    )
+    assert any("'tipc' is not known to the schema" in t for _, t in bad_notes(f.messages[0]))
+    assert f.messages[0].info == "tipc dump"
+
+
+def test_inet6_reply_without_request_is_a_notification():
+    """SKNLGRP_INET6_TCP_DESTROY multicasts an inet_diag_msg when a socket
+    is destroyed: no request in the capture, so the protocol comes from
+    INET_DIAG_PROTOCOL when present."""
+    sockid = struct.pack(">HH", 443, 40000) + socket.inet_pton(socket.AF_INET6, "2001:db8::1")
+    sockid += socket.inet_pton(socket.AF_INET6, "2001:db8::2") + struct.pack("<IQ", 3, 77)
+    body = struct.pack("<BBBB", socket.AF_INET6, TCP_ESTABLISHED, 0, 0) + sockid
+    body += struct.pack("<5I", 0, 0, 0, 1000, 4242)
+    body += struct.pack("<HHB3x", 5, 10, socket.IPPROTO_TCP)  # INET_DIAG_PROTOCOL
+    f = Session(byte_order="little").decode(
+        netlink_pseudo_header(NETLINK_SOCK_DIAG) + _msg(20, 0, body, seq=0)
+    )
+    (m,) = f.messages
+    assert m.info == "tcp ESTAB [2001:db8::1]:443 -> [2001:db8::2]:40000 ino 4242 (notification)"
+    assert f.root.find("sockdiag.inet6_diag_msg.id.idiag_cookie").value == 77
+    assert f.root.find("sockdiag.inet6_diag_msg.id.idiag_if").value == 3
+    assert not bad_notes(m)
