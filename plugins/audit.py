@@ -72,8 +72,11 @@ def _fields(
     i = 0
     n = len(raw)
     while i < n:
+        gap = i
         while i < n and raw[i] in b" \n":
             i += 1
+        if i - gap > 4:  # keep every byte in a node: long runs of blanks get one
+            parent.add(Node(f"{prefix}.blank", "blank", base + gap, i - gap, buf, None, None))
         if i >= n:
             break
         start = i
@@ -84,6 +87,8 @@ def _fields(
             eq = i
             i += 1
         if eq < 0:
+            while i < n and raw[i] not in b" \n":  # a word (one may start with '=')
+                i += 1
             word = raw[start:i].decode("utf-8", "backslashreplace")
             parent.add(Node(f"{prefix}.word", "text", base + start, i - start, buf, word, None))
             out.append(word)
@@ -121,6 +126,7 @@ def _fields(
             )
             if quote == b"'" and b"=" in vraw:
                 # a user message's msg='op=... acct="root" res=success'
+                node.add(Node(f"{prefix}.key", "key", base + start, eq - start, buf, key, None))
                 _fields(node, buf, vraw, base + vstart, msg_type, prefix)
         parent.add(node)
     return out
@@ -137,8 +143,19 @@ def record(msg: Any, buf: bytes, start: int, end: int, bo: str) -> str:
         return ""
     text = raw[:text_len]
     node.value = text.decode("utf-8", "backslashreplace")
-    if raw[text_len:].strip(b"\0"):
-        node.note(WARN, MALFORMED, f"{len(raw) - text_len} bytes after the NUL ending the text")
+    if len(raw) - text_len > 1:
+        tail = Node(
+            "audit.trailer",
+            "after the text",
+            start + text_len,
+            len(raw) - text_len,
+            buf,
+            raw[text_len:],
+            hexbytes,
+        )
+        node.add(tail)
+        if raw[text_len:].strip(b"\0"):
+            tail.note(WARN, MALFORMED, f"{len(raw) - text_len} bytes after the NUL ending the text")
     parts: list[str] = []
     pos = 0
     stamp = _STAMP.match(text)

@@ -38,8 +38,12 @@ def _properties(parent: Node, buf: bytes, start: int, end: int) -> dict[str, str
     while p < end:
         nul = buf.find(b"\0", p, end)
         stop = end if nul < 0 else nul
-        if stop == p:  # padding or an empty string
-            p += 1
+        if stop == p:  # padding or empty strings: a run of NULs
+            run = p
+            while p < end and buf[p] == 0:
+                p += 1
+            if p - run > 1:
+                parent.add(Node("uevent.padding", "NUL bytes", run, p - run, buf, None, None))
             continue
         raw = bytes(buf[p:stop])
         key, eq, value = raw.partition(b"=")
