@@ -30,7 +30,7 @@ from dissect.capture import netlink_pseudo_header
 from dissect.core.netlink import Session
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("NLSHARK_SHARED_DIR") or ROOT.parent / "shared") / "captures"
+SHARED = ROOT.parent / "shared" / "captures"
 PCAP = SHARED / "sock_diag.pcap"
 LOG = SHARED / "sock_diag.commands.log"
 

@@ -21,9 +21,7 @@ from dissect.render.text import summary_line, tree_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 OURS = ROOT / "captures"
-# The shared captures sit beside the checkout; NLSHARK_SHARED_DIR names them
-# for checkouts elsewhere (git worktrees).
-SHARED = Path(os.environ.get("NLSHARK_SHARED_DIR") or ROOT.parent / "shared") / "captures"
+SHARED = ROOT.parent / "shared" / "captures"
 GOLDEN = Path(__file__).resolve().parent / "golden"
 UPDATE = bool(os.environ.get("NLSHARK_UPDATE_GOLDEN"))
 

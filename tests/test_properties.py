@@ -54,10 +54,7 @@ from dissect.core.netlink import Frame, Session
 from dissect.core.tree import SEVERITIES, Node
 
 REPO = Path(__file__).resolve().parents[1]
-CAPTURE_DIRS = [
-    REPO / "captures",
-    Path(os.environ.get("NLSHARK_SHARED_DIR") or REPO.parent / "shared") / "captures",
-]
+CAPTURE_DIRS = [REPO / "captures", Path(__file__).resolve().parents[2] / "shared" / "captures"]
 
 REG = default_registry()
 

@@ -86,9 +86,7 @@ pytestmark = pytest.mark.skipif(TSHARK is None, reason="tshark is not on PATH")
 
 HERE = Path(__file__).resolve()
 LOCAL_CAPTURES = HERE.parents[1] / "captures"
-SHARED_CAPTURES = (
-    Path(os.environ.get("NLSHARK_SHARED_DIR") or HERE.parents[2] / "shared") / "captures"
-)
+SHARED_CAPTURES = HERE.parents[2] / "shared" / "captures"
 
 
 def _captures() -> list[tuple[str, Path]]:
