@@ -71,11 +71,13 @@ def _properties(parent: Node, buf: bytes, start: int, end: int) -> dict[str, str
     return props
 
 
-def _summary(kind: str, props: dict[str, str], action: str | None, devpath: str | None) -> str:
+def _summary(props: dict[str, str], action: str | None, devpath: str | None) -> str:
+    """``add /devices/virtual/net/veth0 (net)``: the line reads ``uevent add
+    ...`` after the message's type name."""
     action = action or props.get("ACTION", "?")
     devpath = devpath or props.get("DEVPATH", "?")
     sub = props.get("SUBSYSTEM")
-    return f"{kind} {action} {devpath}" + (f" ({sub})" if sub else "")
+    return f"{action} {devpath}" + (f" ({sub})" if sub else "")
 
 
 def _kernel(buf: bytes, start: int, end: int) -> tuple[Node, str, str]:
@@ -114,13 +116,13 @@ def _kernel(buf: bytes, start: int, end: int) -> tuple[Node, str, str]:
         )
     if nul < 0:
         hnode.note(WARN, MALFORMED, "the ACTION@DEVPATH header is not NUL-terminated")
-        return node, "uevent", _summary("uevent", {}, action, devpath)
+        return node, "uevent", _summary({}, action, devpath)
     props = _properties(node, buf, nul + 1, end)
     if action is not None and props.get("ACTION", action) != action:
         node.note(NOTE, PROTOCOL, f"ACTION={props['ACTION']} differs from the header's {action}")
     if devpath is not None and props.get("DEVPATH", devpath) != devpath:
         node.note(NOTE, PROTOCOL, f"DEVPATH={props['DEVPATH']} differs from the header's {devpath}")
-    return node, "uevent", _summary("uevent", props, action, devpath)
+    return node, "uevent", _summary(props, action, devpath)
 
 
 def _udev(buf: bytes, start: int, end: int, bo: str) -> tuple[Node, str, str]:
@@ -142,7 +144,7 @@ def _udev(buf: bytes, start: int, end: int, bo: str) -> tuple[Node, str, str]:
             f"struct udev_monitor_netlink_header needs {UDEV_HEADER_SIZE} bytes, only {size} present",
         )
         node.add(bad)
-        return node, "udev event", "udev (truncated)"
+        return node, "udev event", "(truncated)"
     (magic,) = struct.unpack_from(">I", buf, start + 8)
     header_size, props_off, props_len = struct.unpack_from(bo + "III", buf, start + 12)
     hashes = struct.unpack_from(">4I", buf, start + 24)
@@ -193,7 +195,7 @@ def _udev(buf: bytes, start: int, end: int, bo: str) -> tuple[Node, str, str]:
                 hexbytes,
             )
             node.add(rest)
-        return node, "udev event", "udev (bad properties offset)"
+        return node, "udev event", "(bad properties offset)"
     if header_size != props_off:
         h.note(CHAT, PROTOCOL, f"header_size {header_size} differs from properties_off {props_off}")
     pstart = start + props_off
@@ -223,7 +225,7 @@ def _udev(buf: bytes, start: int, end: int, bo: str) -> tuple[Node, str, str]:
         )
         tail.note(WARN, MALFORMED, f"{end - pend} bytes after properties_len")
         node.add(tail)
-    return node, "udev event", _summary("udev", props, None, None)
+    return node, "udev event", _summary(props, None, None)
 
 
 def frame(buf: bytes, start: int, end: int, bo: str) -> list[tuple[Node, str, str]]:

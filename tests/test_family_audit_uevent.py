@@ -349,7 +349,7 @@ def test_uevent_kernel_form():
     f = Session().decode(frame(NETLINK_KOBJECT_UEVENT, KERNEL_UEVENT))
     (m,) = f.messages
     assert (m.type_name, m.direction) == ("uevent", "kernel->user")
-    assert m.info == "uevent add /devices/virtual/net/veth0 (net)"
+    assert m.info == "add /devices/virtual/net/veth0 (net)"
     v = _tree(m.node)
     assert v["action"] == "add" and v["devpath"] == "/devices/virtual/net/veth0"
     assert v["SEQNUM"] == "1234" and v["IFINDEX"] == "5"
@@ -360,7 +360,7 @@ def test_uevent_udev_form():
     props = b"ACTION=remove\0DEVPATH=/devices/virtual/net/veth0\0SUBSYSTEM=net\0SEQNUM=9\0"
     f = Session().decode(frame(NETLINK_KOBJECT_UEVENT, _udev(props)))
     (m,) = f.messages
-    assert (m.type_name, m.info) == ("udev event", "udev remove /devices/virtual/net/veth0 (net)")
+    assert (m.type_name, m.info) == ("udev event", "remove /devices/virtual/net/veth0 (net)")
     v = _tree(m.node)
     assert v["magic"] == 0xFEEDCAFE and v["properties_len"] == len(props)
     assert v["filter_subsystem_hash"] == 1 and v["filter_tag_bloom_lo"] == 4
@@ -436,9 +436,9 @@ def test_live_uevents_of_a_veth_in_our_namespace():
         assert m.type_name == "uevent"
         assert not bad_notes(m), (m.info, bad_notes(m))
     infos = {m.info for m in msgs}
-    assert "uevent add /devices/virtual/net/nlsk-ue0 (net)" in infos
-    assert "uevent add /devices/virtual/net/nlsk-ue1 (net)" in infos
-    assert "uevent remove /devices/virtual/net/nlsk-ue0 (net)" in infos
+    assert "add /devices/virtual/net/nlsk-ue0 (net)" in infos
+    assert "add /devices/virtual/net/nlsk-ue1 (net)" in infos
+    assert "remove /devices/virtual/net/nlsk-ue0 (net)" in infos
     seqnums = [int(_tree(m.node)["SEQNUM"]) for m in msgs]
     assert seqnums == sorted(seqnums)
 
