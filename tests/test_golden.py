@@ -74,7 +74,7 @@ FACTS = {
 }  # fmt: skip
 
 # Families that later work covers; their messages may stay undecoded for now.
-NOT_YET = {"sock_diag", "netfilter", "xfrm"}
+NOT_YET = {"netfilter", "xfrm"}
 
 # Known malformed notes on real traffic: iproute2 sends uninitialised
 # padding after some attributes of its requests.

@@ -159,7 +159,8 @@ def decode_checked(
 # Arbitrary bytes
 
 LINKTYPES = [253, 113, 276]
-PROTOS = st.one_of(st.sampled_from([0, 16, 4, 12]), st.integers(0, 0xFFFF))
+# ROUTE, GENERIC, SOCK_DIAG, NETFILTER, AUDIT, CONNECTOR, KOBJECT_UEVENT, SELINUX
+PROTOS = st.one_of(st.sampled_from([0, 16, 4, 12, 9, 11, 15, 7]), st.integers(0, 0xFFFF))
 BYTE_ORDERS = st.sampled_from([None, "big", "little"])
 
 
@@ -237,7 +238,10 @@ def attrs(bo: str) -> st.SearchStrategy[bytes]:
 
 
 MSG_TYPES = st.one_of(
-    st.sampled_from([1, 2, 3, 4, 16, 17, 18, 19, 20, 21, 22, 24, 25, 26, 28, 30, 32, 104, 106]),
+    st.sampled_from(
+        [1, 2, 3, 4, 16, 17, 18, 19, 20, 21, 22, 24, 25, 26, 28, 30, 32, 104, 106]
+        + [1000, 1001, 1010, 1011, 1013, 1016, 1019, 1105, 1300, 1309, 1327, 2000]
+    ),
     st.integers(0, 0xFFFF),
 )
 FLAGS = st.one_of(
@@ -267,7 +271,7 @@ def nl_message(draw: st.DrawFn, bo: str, seq: int) -> bytes:
 @st.composite
 def nl_frames(draw: st.DrawFn) -> tuple[str, int, list[bytes]]:
     bo = draw(st.sampled_from(["<", ">"]))
-    protocol = draw(st.sampled_from([0, 0, 16, 16, 4, 12]))
+    protocol = draw(st.sampled_from([0, 0, 16, 16, 4, 12, 4, 9, 11, 7]))
     frames = []
     for _ in range(draw(st.integers(1, 3))):
         seq = draw(st.sampled_from([0, 1, 7]))
@@ -287,6 +291,54 @@ def test_netlink_shaped_frames(case: tuple[str, int, list[bytes]], force: bool) 
     for i, data in enumerate(frames, 1):
         frame = s.decode(data, 253, number=i)
         check_frame(frame)
+
+
+# ---------------------------------------------------------------------------
+# Text-shaped payloads: audit records and uevents
+
+
+TEXT_PIECES = st.sampled_from(
+    [b"audit(", b"1700000000.123:45): ", b"key=", b'"', b"'", b"=", b" ", b"\0", b"@",
+     b"proctitle=", b"6C73002D6C", b"msg='op=x res=1'", b"a0=", b"ACTION=add", b"add@/devices/x",
+     b"SUBSYSTEM=net", b"libudev\0", b"\xfe\xed\xca\xfe"]
+)  # fmt: skip
+
+
+@st.composite
+def text_payload(draw: st.DrawFn) -> bytes:
+    return b"".join(draw(st.lists(st.one_of(TEXT_PIECES, st.binary(max_size=6)), max_size=12)))
+
+
+@st.composite
+def udev_payload(draw: st.DrawFn) -> bytes:
+    """libudev's header with fields drawn near and past the datagram's size."""
+    props = draw(text_payload())
+    size = 40 + len(props)
+    vals = [draw(st.sampled_from([0, 40, size, size + 1, 0xFFFFFFFF])) for _ in range(3)]
+    hdr = b"libudev\0" + struct.pack(">I", draw(st.sampled_from([0xFEEDCAFE, 0])))
+    hdr += struct.pack("<3I", *vals) + draw(st.binary(min_size=16, max_size=16))
+    return (hdr + props)[: draw(st.integers(0, size))]
+
+
+@settings(BASE, max_examples=n_examples(300))
+@given(payload=st.one_of(text_payload(), udev_payload()), bo=st.sampled_from([None, "big"]))
+def test_uevent_payloads(payload: bytes, bo: str | None) -> None:
+    frame = decode_checked(netlink_pseudo_header(15) + payload, 253, byte_order=bo)
+    assert len(frame.messages) == 1
+
+
+@settings(BASE, max_examples=n_examples(300))
+# A word starting with '=' once made the record splitter loop forever.
+@example(mtype=1300, text=b"= x")
+@example(mtype=1005, text=b"msg='op=x res=1'")
+@given(
+    mtype=st.sampled_from([1005, 1100, 1300, 1309, 1327, 1400, 2100]),
+    text=text_payload(),
+)
+def test_audit_record_payloads(mtype: int, text: bytes) -> None:
+    body = struct.pack("<IHHII", 16 + len(text), mtype, 0, 0, 0) + text
+    frame = decode_checked(netlink_pseudo_header(9) + body, 253)
+    assert frame.messages[0].type_name.startswith("AUDIT_")
 
 
 # ---------------------------------------------------------------------------

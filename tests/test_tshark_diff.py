@@ -299,7 +299,8 @@ FIELDS: dict[str, F] = {
     },
     "netlink-route.rta_oif": _a(INT, "rtnl.route.oif"),
     # sock_diag (linux/inet_diag.h, linux/unix_diag.h, linux/sock_diag.h):
-    # we have no schema yet, so any node with the exact extent will do.
+    # one tshark field stands for the members of several structs (by address
+    # family), so any node with the exact extent will do.
     **{
         f"netlink-sock_diag.{k}": F("member", kind, None)
         for k, kind in {
@@ -318,7 +319,6 @@ FIELDS: dict[str, F] = {
             "cookie": INT,
             "state": INT,
             "type": INT,
-            "shutdown": INT,
             "recv_queue": INT,
             "send_queue": INT,
             "inode": INT,
@@ -331,6 +331,7 @@ FIELDS: dict[str, F] = {
             "unix_show.meminfo": 0x20,
         }.items()
     },
+    "netlink-sock_diag.shutdown": _a(INT, "sockdiag.inet.shutdown", "sockdiag.unix.shutdown"),
     "netlink-sock_diag.unix_name": F("attr", STR, None),
     "netlink-sock_diag.unix_peer_inode": F("attr", INT, None),
     # struct nfgenmsg (linux/netfilter/nfnetlink.h): no schema of ours yet
@@ -516,13 +517,7 @@ NOT_COMPARED: dict[str, str] = {
     "netlink-route.*_attr_type": "attribute type: its name is checked by test_attribute_names",
     "genl.ctrl_attr": "attribute type: its name is checked by test_attribute_names",
     "genl.ctrl.*_attr": "attribute type: its name is checked by test_attribute_names",
-    "netlink-sock_diag.*_attr": "attribute type of a family we do not decode yet",
-    **dict.fromkeys(
-        ("netlink-sock_diag.netlink_*", "netlink-sock_diag.packet_*", "netlink-sock_diag.*_alloc")
-        + ("netlink-sock_diag.rcvbuf", "netlink-sock_diag.sndbuf", "netlink-sock_diag.wmem_queued"),
-        "netlink_diag, packet_diag and sk_meminfo of `ss -a` (trace_rtnl_618): SOCK_DIAG has no "
-        "decoder of ours for them yet",
-    ),
+    "netlink-sock_diag.*_attr": "attribute type: tshark's labels are not kernel constant names",
     "netlink.attr_index": "index of a nested array element: test_attribute_names checks ours is [index]",
     "netlink.attr_data": "an attribute tshark does not decode: raw bytes only",
     "data": "payload tshark does not decode",

@@ -80,15 +80,6 @@ KNOWN_DIFFERENCES: list[KnownDifference] = [
     KnownDifference(
         "*",
         "ours-undecoded",
-        "nlshark has no sock_diag schema yet: SOCK_DIAG bodies are shown as a "
-        "raw payload, so tshark's inet_diag/unix_diag fields and attributes "
-        "have nothing to be compared with, and message type 20 is named "
-        "'type 20', not SOCK_DIAG_BY_FAMILY.",
-        "NETLINK_SOCK_DIAG",
-    ),
-    KnownDifference(
-        "*",
-        "ours-undecoded",
         "nlshark has no netfilter (nfnetlink) schema yet: NETFILTER bodies, "
         "including struct nfgenmsg, are shown as a raw payload.",
         "NETLINK_NETFILTER",

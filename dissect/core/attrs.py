@@ -140,8 +140,12 @@ class StructLayout:
             self.whole = struct.Struct(fmt)
             self.int_members = ints
 
-    def decode_into(self, parent: Node, buf: bytes, off: int, avail: int, depth: int = 0) -> None:
-        """Add one child per member to `parent`; `avail` bytes are present."""
+    def decode_into(
+        self, parent: Node, buf: bytes, off: int, avail: int, depth: int = 0, short_ok: bool = False
+    ) -> None:
+        """Add one child per member to `parent`; `avail` bytes are present.
+        With `short_ok` (an extensible struct sent by an older kernel) the
+        members that fit are decoded and the rest left out without notes."""
         children = parent.children
         if children is None:
             children = parent.children = []
@@ -159,7 +163,7 @@ class StructLayout:
                     continue
                 start = off + m.offset
                 if m.offset + m.size > avail:
-                    if m.offset < avail:
+                    if m.offset < avail and not short_ok:
                         n = Node(
                             m.abbrev,
                             m.name,
@@ -203,7 +207,7 @@ class StructLayout:
                     )
         if self.unions:
             self._show_unions(children)
-        if avail < self.size:
+        if avail < self.size and not short_ok:
             parent.note(
                 WARN, MALFORMED, f"struct {self.name} needs {self.size} bytes, only {avail} present"
             )
@@ -762,13 +766,61 @@ class StringAttr(AttrDecoder):
 
 
 class StructAttr(AttrDecoder):
-    """A binary attribute that holds a C struct (or an array of them)."""
+    """A binary attribute that holds a C struct (or an array of them).
 
-    __slots__ = ("layout",)
+    An `extensible` struct grows with kernel versions (struct tcp_info): a
+    shorter payload is an older kernel's version and a longer one a newer
+    kernel's, both noted for information only; never an array.  An `array`
+    attribute is a run of structs, which may be empty
+    (PACKET_DIAG_MCLIST).
+    """
 
-    def __init__(self, abbrev: str, name: str, spec_name: str, layout: StructLayout) -> None:
+    __slots__ = ("layout", "extensible", "array")
+
+    def __init__(
+        self,
+        abbrev: str,
+        name: str,
+        spec_name: str,
+        layout: StructLayout,
+        extensible: bool = False,
+        array: bool = False,
+    ) -> None:
         super().__init__(abbrev, name, spec_name, None)
         self.layout = layout
+        self.extensible = extensible
+        self.array = array  # always an array of structs, possibly empty
+
+    def _decode_extensible(self, node: Node, buf: bytes, off: int, plen: int, depth: int) -> Node:
+        lay = self.layout
+        size = lay.size
+        lay.decode_into(node, buf, off + 4, min(plen, size), depth + 1, short_ok=True)
+        node._display = lay.title
+        if plen < size:
+            node.note(
+                CHAT,
+                PROTOCOL,
+                f"{plen} of the {size} bytes of struct {lay.name} this spec knows "
+                "(an older kernel's version of the struct)",
+            )
+        elif plen > size:
+            tail = off + 4 + size
+            rest = Node(
+                f"{self.abbrev}.newer",
+                "newer fields",
+                tail,
+                plen - size,
+                buf,
+                bytes(buf[tail : off + 4 + plen]),
+                hexbytes,
+            )
+            rest.note(
+                CHAT,
+                PROTOCOL,
+                f"{plen - size} bytes of fields newer than the {size}-byte struct {lay.name} this spec knows",
+            )
+            node.add(rest)
+        return node
 
     def decode(
         self,
@@ -782,6 +834,8 @@ class StructAttr(AttrDecoder):
     ) -> Node:
         node = Node(self.abbrev, self.name, off, nla_len, buf)
         plen = nla_len - 4
+        if self.extensible:
+            return self._decode_extensible(node, buf, off, plen, depth)
         lay = self.layout
         size = lay.size
         if lay.trailer is not None and plen >= size:
@@ -799,7 +853,7 @@ class StructAttr(AttrDecoder):
             lay.decode_into(node, buf, off + 4, plen, depth + 1)
             node._display = lay.title
             return node
-        if size and plen > size and plen % size == 0:
+        if size and (plen > size or self.array) and plen % size == 0:
             node.children = []
             for i in range(plen // size):
                 el = Node(self.abbrev, f"[{i}]", off + 4 + i * size, size, buf)

@@ -139,7 +139,7 @@ class Message:
     __slots__ = (
         "frame", "index", "node", "protocol", "direction", "len", "type", "flags", "seq", "pid",
         "family", "type_name", "role", "layout", "error", "ext_msg", "ext_path", "request",
-        "_info", "genl_cmd", "answers", "noted", "frame_hint",
+        "_info", "genl_cmd", "answers", "noted", "frame_hint", "hook_info",
     )  # fmt: skip
 
     def __init__(self, frame: int, index: int, node: Node, protocol: int, direction: str) -> None:
@@ -164,6 +164,7 @@ class Message:
         self.frame_hint: RequestRecord | None = (
             None  # a request another message of the frame answers
         )
+        self.hook_info: str | None = None  # summary text a decoding hook returned
 
     @property
     def info(self) -> str:
@@ -331,6 +332,11 @@ def decode_frame(
             root.add(rest)
         return frame
     frame.protocol = protocol
+    fhook = session.registry.frame_hook(protocol)
+    if fhook is not None:
+        # not nlmsghdr-framed, so no nlmsg_len to guess the byte order from
+        decode_by_frame_hook(frame, data, off, len(data), protocol, session.bo or "<", fhook)
+        return frame
     bo = session.bo
     if bo is None:
         bo = session.guess_byte_order(data, off)
@@ -340,6 +346,47 @@ def decode_frame(
             bo = "<"
     decode_messages(session, frame, data, off, len(data), protocol, bo, cut)
     return frame
+
+
+def decode_by_frame_hook(
+    frame: Frame,
+    data: bytes,
+    off: int,
+    end: int,
+    protocol: int,
+    bo: str,
+    fhook: tuple[Any, str, str | None],
+) -> None:
+    """A protocol whose frames are not nlmsghdr-framed (a spec's
+    ``frame-hook``: NETLINK_KOBJECT_UEVENT): the hook turns the payload into
+    message nodes, ``hook(buf, start, end, bo) -> [(node, type_name, summary)]``.
+    Such messages are multicast events, sent to user space."""
+    hook, name, problem = fhook
+    frame.direction = TO_USER
+    items: list[tuple[Node, str, str]] = []
+    if hook is None:
+        problem_text = f"hook {name} not available: {problem}"
+    else:
+        try:
+            items = list(hook(data, off, end, bo))
+            problem_text = ""
+        except Exception as exc:  # a hook bug must not stop decoding
+            items = []
+            problem_text = f"hook {name} failed: {type(exc).__name__}: {exc}"
+    if problem_text:
+        node = Node("netlink.payload", "payload", off, end - off, data, data[off:end], hexbytes)
+        node.note(WARN, UNDECODED, problem_text)
+        items = [(node, f"{C.protocol_name(protocol)} message", "")]
+    for index, (node, type_name, info) in enumerate(items, 1):
+        msg = Message(frame.number, index, node, protocol, TO_USER)
+        msg.len = node.length
+        msg.type_name = type_name
+        msg.role = "notification"
+        msg._info = info
+        node._display = type_name
+        msg.noted = any(True for _ in node.all_notes())
+        frame.root.add(node)
+        frame.messages.append(msg)
 
 
 def decode_messages(
@@ -357,6 +404,7 @@ def decode_messages(
     hdr = session._hdr[bo]
     unpack_len = _LEN_LE.unpack_from if bo == "<" else _LEN_BE.unpack_from
     direction: str | None = None
+    by_pid = protocol not in _CONTROL_ONLY and session.registry.direction_by_pid(protocol)
     index = 0
     hint = _frame_request(session, data, off, end, protocol, hdr) if end - off > 32 else None
     while off < end:
@@ -375,11 +423,16 @@ def decode_messages(
             root.add(n)
             break
         if direction is None:
-            direction = (
-                TO_USER
-                if (nlmsg_type in C.CONTROL_TYPES or not flags & C.NLM_F_REQUEST)
-                else TO_KERNEL
-            )
+            if by_pid:
+                # the kernel sends these with port id 0 and user space does
+                # not set NLM_F_REQUEST (spec key `direction: pid`)
+                direction = TO_KERNEL if pid or flags & C.NLM_F_REQUEST else TO_USER
+            else:
+                direction = (
+                    TO_USER
+                    if (nlmsg_type in C.CONTROL_TYPES or not flags & C.NLM_F_REQUEST)
+                    else TO_KERNEL
+                )
             frame.direction = direction
         index += 1
         msg_end = off + nlmsg_len
@@ -500,6 +553,10 @@ def _make_named_fmt(name: str) -> Any:
     return fmt
 
 
+# Protocols whose specs never claim the control message numbers.
+_CONTROL_ONLY = frozenset({C.NETLINK_ROUTE, C.NETLINK_GENERIC})
+
+
 def decode_message(
     session: Session,
     msg: Message,
@@ -516,6 +573,14 @@ def decode_message(
     to_kernel = msg.direction == TO_KERNEL
     layout = None
     control = t if t < C.NLMSG_MIN_TYPE else None
+    if (
+        control is not None
+        and msg.protocol not in _CONTROL_ONLY
+        and session.registry.raw_layout(msg.protocol, t, to_kernel, bo) is not None
+    ):
+        # A family whose spec claims a control number as its own message
+        # type: NETLINK_CONNECTOR's cn_msg travels as NLMSG_DONE.
+        control = None
     body = off + 16
     genl_family: str | None = None
     rec: RequestRecord | None = None
@@ -724,6 +789,10 @@ def _decode_genl_header(msg: Message, data: bytes, body: int, end: int, layout: 
 def _decode_body(
     session: Session, msg: Message, layout: Any, data: bytes, body: int, end: int, bo: str
 ) -> int:
+    if layout.selector is not None:
+        return _decode_selected(session, msg, layout, data, body, end, bo)
+    if layout.hook_name:
+        return _decode_by_hook(msg, layout, data, body, end, bo)
     if layout.attrs is None and layout.header is None and body < end:
         rest = Node("netlink.payload", "payload", body, end - body, data, data[body:end], hexbytes)
         rest.note(
@@ -751,6 +820,52 @@ def _decode_body(
         msg.node.add(h)
         return end
     decode_struct_and_attrs(session.ctx(bo), data, body, end, header, layout.attrs, msg.node, 1)
+    return end
+
+
+def _decode_selected(
+    session: Session, msg: Message, layout: Any, data: bytes, body: int, end: int, bo: str
+) -> int:
+    """A body whose layout a fixed-header member picks (``sub-message`` +
+    ``selector`` on the operation): SOCK_DIAG_BY_FAMILY by sdiag_family."""
+    sel = layout.selector
+    key = sel.key(data, body, end)
+    chosen = sel.layout(key) if key is not None else None
+    if chosen is None:
+        prefix = sel.prefix
+        decode_struct_and_attrs(session.ctx(bo), data, body, end, prefix, None, msg.node, 1)
+        why = (
+            f"{prefix.name}.{sel.member.name} = {key!r} is not known to the schema"
+            if key is not None
+            else f"too short for {prefix.name}.{sel.member.name}"
+        )
+        msg.node.note(NOTE, UNDECODED, f"{msg.type_name} body not decoded: {why}")
+        return end
+    msg.layout = chosen
+    return _decode_body(session, msg, chosen, data, body, end, bo)
+
+
+def _decode_by_hook(msg: Message, layout: Any, data: bytes, body: int, end: int, bo: str) -> int:
+    """A body decoded by the operation's Python ``hook``:
+    ``hook(msg, buf, start, end, bo)`` adds nodes to ``msg.node`` and may
+    return the summary text."""
+    if layout.hook is None:
+        rest = Node("netlink.payload", "payload", body, end - body, data, data[body:end], hexbytes)
+        rest.note(NOTE, UNDECODED, f"hook {layout.hook_name} not available: {layout.hook_problem}")
+        msg.node.add(rest)
+        return end
+    mark = len(msg.node.children or ())
+    try:
+        text = layout.hook(msg, data, body, end, bo)
+    except Exception as exc:  # a hook bug must not stop decoding
+        if msg.node.children is not None:
+            del msg.node.children[mark:]
+        rest = Node("netlink.payload", "payload", body, end - body, data, data[body:end], hexbytes)
+        rest.note(WARN, UNDECODED, f"hook {layout.hook_name} failed: {type(exc).__name__}: {exc}")
+        msg.node.add(rest)
+        return end
+    if isinstance(text, str):
+        msg.hook_info = text
     return end
 
 
@@ -1060,7 +1175,7 @@ def _info_text(msg: Message) -> str:
         if msg.ext_path:
             s += f" [at {msg.ext_path}]"
         return f"{s} for {echo_name} seq {msg.seq}"
-    if t == C.NLMSG_DONE:
+    if t == C.NLMSG_DONE and msg.role == "done":
         s = "end of dump"
         if msg.request is not None:
             s += f" ({msg.request.type_name})"
@@ -1069,11 +1184,20 @@ def _info_text(msg: Message) -> str:
             if msg.ext_msg:
                 s += f": {msg.ext_msg}"
         return s
-    if t in C.CONTROL_TYPES:
+    if t in C.CONTROL_TYPES and msg.layout is None:
         return ""
     parts = []
     lay = msg.layout
-    if lay is not None and lay.summary is not None:
+    if msg.hook_info:
+        parts.append(msg.hook_info)
+    elif lay is not None and lay.summary_hook is not None:
+        try:
+            text = lay.summary_hook(msg)
+        except Exception as exc:  # the tree is complete; say why the summary is not
+            text = f"(summary hook failed: {type(exc).__name__}: {exc})"
+        if text:
+            parts.append(text)
+    elif lay is not None and lay.summary is not None:
         text = lay.summary.render(msg.node)
         if text:
             parts.append(text)

@@ -64,8 +64,12 @@ def spec_fields(spec: Spec) -> Iterator[tuple[str, str, str]]:
                 )
     roots = []
     for op in spec.operations:
-        if op.attribute_set and op.attribute_set not in roots:
-            roots.append(op.attribute_set)
+        sets = [op.attribute_set]
+        # a message-level sub-message: each format's set decodes the whole body
+        sets += [f.attribute_set for f in spec.sub_messages.get(op.sub_message or "", {}).values()]
+        for name in sets:
+            if name and name not in roots:
+                roots.append(name)
     for root in roots:
         aset = spec.attr_sets.get(root)
         if aset is None:

@@ -405,7 +405,14 @@ class Compiler:
         if sname:
             lay = self.struct_layout(sname)
             if lay is not None:
-                return StructAttr(ab, cname, a.name, lay)
+                return StructAttr(
+                    ab,
+                    cname,
+                    a.name,
+                    lay,
+                    bool(a.get("extensible", False)),
+                    bool(a.get("struct-array", False)),
+                )
         sub = a.get("sub-type")
         if sub in _INT_TYPES:
             st = self._int_struct(sub, a.get("byte-order"))

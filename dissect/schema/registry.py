@@ -29,7 +29,7 @@ from typing import Any
 from ..core.attrs import CompiledAttrSet, StructAttr, StructLayout
 from ..core.display import short_display
 from ..core.tree import Node
-from .compile import Compiler
+from .compile import Compiler, load_hook
 from .spec import OpSpec, Spec, SpecError, c_name, field_name, load_spec
 
 VERB_KINDS = {"get": "get", "new": "new", "del": "del", "set": "set", "dump": "get"}
@@ -188,6 +188,60 @@ class MessageLayout:
     attrs: CompiledAttrSet | None
     summary: Summary | None
     role: str  # "request", "reply", "event"
+    # A body whose layout depends on a member of its fixed header
+    # (SOCK_DIAG_BY_FAMILY by sdiag_family): see `LayoutSelector`.
+    selector: LayoutSelector | None = None
+    # Python hooks (docs/schema.md): `hook(msg, buf, start, end, bo)`
+    # decodes the body and may return the summary text; `summary_hook(msg)`
+    # returns the summary text.
+    hook: Any = None
+    hook_name: str = ""
+    hook_problem: str | None = None
+    summary_hook: Any = None
+
+
+class LayoutSelector:
+    """The layouts of one message type chosen by a fixed-header member.
+
+    The operation's ``fixed-header`` is the prefix every variant shares
+    (``struct sock_diag_req``: family, protocol); the value of member
+    ``selector``, by its enum name, picks a format of ``sub-message``,
+    whose own fixed header and attribute set decode the whole body.
+    """
+
+    __slots__ = ("prefix", "member", "formats", "_resolve", "_cache")
+
+    def __init__(
+        self,
+        prefix: StructLayout,
+        member: Any,
+        formats: set[str],
+        resolve: Any,
+    ) -> None:
+        self.prefix = prefix
+        self.member = member  # StructMember of `prefix`
+        self.formats = formats
+        self._resolve = resolve
+        self._cache: dict[str, MessageLayout] = {}
+
+    def key(self, buf: bytes, off: int, end: int) -> str | None:
+        """The format key for a body at `off`, or None when it is too short."""
+        m = self.member
+        if m.st is None or end - off < m.offset + m.size:
+            return None
+        v = m.st.unpack_from(buf, off + m.offset)[0]
+        short = getattr(m.fmt, "short", None)
+        return str(short(v)) if short is not None else str(v)
+
+    def layout(self, key: str) -> MessageLayout | None:
+        if key not in self.formats:
+            if "*" not in self.formats:
+                return None
+            key = "*"
+        lay = self._cache.get(key)
+        if lay is None:
+            lay = self._cache[key] = self._resolve(key)
+        return lay
 
 
 @dataclass
@@ -252,6 +306,7 @@ class Registry:
         self._compilers: dict[tuple[int, str], Compiler] = {}
         self._layouts: dict[tuple[Any, ...], MessageLayout | None] = {}
         self._reply_types: dict[tuple[int, str | None, int], frozenset[int]] = {}
+        self._frame_hooks: dict[int, tuple[Any, str, str | None] | None] = {}
 
     # -- loading -----------------------------------------------------------------
     def add(self, spec: Spec) -> bool:
@@ -281,6 +336,7 @@ class Registry:
         self.specs.append(spec)
         self._layouts.clear()
         self._reply_types.clear()
+        self._frame_hooks.clear()
         return True
 
     def load_file(self, path: Path, origin: str) -> None:
@@ -388,16 +444,76 @@ class Registry:
         comp = self.compiler(spec, bo)
         header = comp.struct_layout(fixed_header) if fixed_header else None
         attrs = comp.attr_set(op.attribute_set) if op.attribute_set else None
-        return MessageLayout(
+        lay = MessageLayout(
             spec,
             op,
             type_name,
-            op_kind(op.name),
+            op.kind or op_kind(op.name),
             header,
             attrs,
             compile_summary(op.summary, attrs, header),
             role,
         )
+        if op.hook:
+            lay.hook, lay.hook_problem = load_hook(spec.source, op.hook)
+            lay.hook_name = op.hook
+        if op.summary_hook:
+            lay.summary_hook = load_hook(spec.source, op.summary_hook)[0]
+        formats = spec.sub_messages.get(op.sub_message or "")
+        if header is not None and formats and op.selector:
+            member = next(
+                (m for m in header.members if m.name == op.selector.replace("-", "_")), None
+            )
+            if member is not None and member.kind == "int":
+                lay.selector = LayoutSelector(
+                    header,
+                    member,
+                    set(formats),
+                    lambda key: self._format_layout(lay, formats[key], comp),
+                )
+        return lay
+
+    @staticmethod
+    def _format_layout(base: MessageLayout, fmt: Any, comp: Compiler) -> MessageLayout:
+        """The layout of one format of a message-level sub-message."""
+        header = comp.struct_layout(fmt.fixed_header) if fmt.fixed_header else None
+        attrs = comp.attr_set(fmt.attribute_set) if fmt.attribute_set else None
+        lay = MessageLayout(
+            base.spec,
+            base.op,
+            base.type_name,
+            base.kind,
+            header,
+            attrs,
+            compile_summary(fmt.summary or (base.op.summary if base.op else None), attrs, header),
+            base.role,
+        )
+        lay.summary_hook = (
+            load_hook(base.spec.source, fmt.summary_hook)[0]
+            if fmt.summary_hook
+            else base.summary_hook
+        )
+        return lay
+
+    def direction_by_pid(self, protonum: int) -> bool:
+        """True when the protocol's spec says ``direction: pid``."""
+        fam = self._raw.get(protonum)
+        return fam is not None and any(s.direction_by_pid for s in fam.specs)
+
+    def frame_hook(self, protonum: int) -> tuple[Any, str, str | None] | None:
+        """(hook, name, problem) for a protocol whose frames are not
+        nlmsghdr-framed (``frame-hook``), else None."""
+        fam = self._raw.get(protonum)
+        if fam is None:
+            return None
+        if protonum not in self._frame_hooks:
+            spec = next((s for s in fam.specs if s.frame_hook), None)
+            hit = None
+            if spec is not None and spec.frame_hook:
+                hook, problem = load_hook(spec.source, spec.frame_hook)
+                hit = (hook, spec.frame_hook, problem)
+            self._frame_hooks[protonum] = hit
+        return self._frame_hooks[protonum]
 
     @staticmethod
     def _role_order(to_kernel: bool, event: bool) -> tuple[str, str, str]:
@@ -439,6 +555,8 @@ class Registry:
                             if req
                             else c_name(spec.op_prefix, op.name)
                         )
+                        if (req[1] if req else op).ranged:
+                            name = f"{name} {msg_type}"
                     lay = self._layout(spec, op, name, role, bo, op.fixed_header)
                     break
         self._layouts[key] = lay

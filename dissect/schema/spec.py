@@ -120,6 +120,9 @@ class SubMessageFormat:
     attribute_set: str | None
     fixed_header: str | None
     abbrev: str | None
+    # nlshark extensions for formats selected at message level (see OpSpec)
+    summary: list[Any] | None = None
+    summary_hook: str | None = None
 
 
 @dataclass
@@ -136,6 +139,19 @@ class OpSpec:
     summary: list[Any] | None
     doc: str | None = None
     name_prefix: str | None = None  # nlshark extension: this operation's own constant prefix
+    # nlshark extensions: the body's layout chosen by a member of the fixed
+    # header (sub-message + selector), a Python hook that decodes the body,
+    # a Python hook that writes the summary line
+    sub_message: str | None = None
+    selector: str | None = None
+    hook: str | None = None
+    summary_hook: str | None = None
+    # nlshark extension: the kind of request (get/new/del/set) when the
+    # operation's name does not start with its verb (SOCK_DIAG_BY_FAMILY)
+    kind: str | None = None
+    # nlshark extension: the operation covers ranges of numbers (``last``);
+    # each message is named after the operation and its number
+    ranged: bool = False
 
 
 @dataclass
@@ -158,6 +174,12 @@ class Spec:
     source: str = ""
     origin: str = "builtin"
     doc: str | None = None
+    # nlshark extension: frames of this protocol are not nlmsghdr-framed; a
+    # Python hook decodes each frame's payload (NETLINK_KOBJECT_UEVENT)
+    frame_hook: str | None = None
+    # nlshark extension `direction: pid`: a message with a non-zero
+    # nlmsg_pid comes from user space (NETLINK_CONNECTOR sets no flags)
+    direction_by_pid: bool = False
 
     @property
     def is_genl(self) -> bool:
@@ -318,8 +340,23 @@ def _op_values(block: Any, where: str, consts: dict[str, Any]) -> tuple[set[int]
     for role, out in (("request", req), ("reply", rsp)):
         part = block.get(role)
         if isinstance(part, dict) and "value" in part:
-            out.add(_int(part["value"], f"{where}.{role}.value", consts))
+            out |= _block_values(part, f"{where}.{role}", consts)
     return req, rsp
+
+
+MAX_RANGE = 1000
+
+
+def _block_values(part: dict[str, Any], where: str, consts: dict[str, Any]) -> set[int]:
+    """``value``, or with nlshark's ``last`` every number from ``value`` to
+    ``last`` (message types named by range: AUDIT's 1100-1199 user messages)."""
+    first = _int(part["value"], f"{where}.value", consts)
+    if "last" not in part:
+        return {first}
+    last = _int(part["last"], f"{where}.last", consts)
+    if not first <= last < first + MAX_RANGE:
+        raise _err(where, f"range {first}..{last} is empty or longer than {MAX_RANGE}")
+    return set(range(first, last + 1))
 
 
 def spec_from_dict(doc: Any, source: str = "<dict>", origin: str = "builtin") -> Spec:
@@ -409,7 +446,12 @@ def spec_from_dict(doc: Any, source: str = "<dict>", origin: str = "builtin") ->
             f = _map(raw_fmt, f"{w}.formats[{j}]")
             key = str(f.get("value"))
             fmts[key] = SubMessageFormat(
-                key, f.get("attribute-set"), f.get("fixed-header"), f.get("abbrev")
+                key,
+                f.get("attribute-set"),
+                f.get("fixed-header"),
+                f.get("abbrev"),
+                f.get("summary"),
+                _opt_str(f.get("summary-hook")),
             )
         sub_messages[_name(sm, w)] = fmts
 
@@ -433,7 +475,7 @@ def spec_from_dict(doc: Any, source: str = "<dict>", origin: str = "builtin") ->
         for kind in ("notify", "event"):
             blk = o.get(kind)
             if isinstance(blk, dict) and "value" in blk:
-                events.add(_int(blk["value"], f"{w}.{kind}.value", consts))
+                events |= _block_values(blk, f"{w}.{kind}", consts)
         if not directional:
             val = _int(o["value"], w, consts) if "value" in o else nxt
             nxt = val + 1
@@ -486,6 +528,19 @@ def spec_from_dict(doc: Any, source: str = "<dict>", origin: str = "builtin") ->
                 summary=o.get("summary"),
                 doc=o.get("doc"),
                 name_prefix=o.get("name-prefix") if isinstance(o.get("name-prefix"), str) else None,
+                sub_message=_opt_str(o.get("sub-message")),
+                selector=_opt_str(o.get("selector")),
+                hook=_opt_str(o.get("hook")),
+                summary_hook=_opt_str(o.get("summary-hook")),
+                kind=_opt_str(o.get("kind")),
+                ranged=any(
+                    isinstance(b, dict) and "last" in b
+                    for k in ("do", "dump", "event", "notify")
+                    for b in (
+                        [o.get(k)]
+                        + [o[k].get(r) for r in ("request", "reply") if isinstance(o.get(k), dict)]
+                    )
+                ),
             )
         )
 
@@ -520,7 +575,13 @@ def spec_from_dict(doc: Any, source: str = "<dict>", origin: str = "builtin") ->
         source=source,
         origin=origin,
         doc=doc.get("doc") if isinstance(doc.get("doc"), str) else None,
+        frame_hook=_opt_str(doc.get("frame-hook")),
+        direction_by_pid=doc.get("direction") == "pid",
     )
+
+
+def _opt_str(v: Any) -> str | None:
+    return v if isinstance(v, str) else None
 
 
 def load_spec(path: str | Path, origin: str = "builtin") -> Spec:
