@@ -1,0 +1,109 @@
+"""Throwaway network namespaces for replay and fuzzing.
+
+`ScratchNetns` creates a named namespace (``ip netns add nlshark-<what>-<pid>-<rand>``,
+so `RawNetlinkSocket(netns=NAME)` can open sockets inside it), brings its
+loopback up over rtnetlink and deletes it on `close` -- which `with` blocks,
+`atexit` and SIGTERM/SIGHUP (turned into SystemExit while the namespace is
+open) all reach, so an interrupted run does not leave namespaces behind.
+Everything a replayed or fuzzed request changes lives in that namespace and
+dies with it; the host's namespace is never entered.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import uuid
+from types import FrameType
+from typing import Any
+
+from ..capture.nlsocket import NLM_F_ACK, NetlinkSocketError, RawNetlinkSocket, error_of
+
+NETLINK_ROUTE = 0
+RTM_NEWLINK = 16
+IFF_UP = 0x1
+
+
+class NetnsError(Exception):
+    """A namespace could not be made or used; the text says why."""
+
+
+def _ip(*argv: str) -> subprocess.CompletedProcess[str]:
+    if shutil.which("ip") is None:
+        raise NetnsError("iproute2's 'ip' is needed to create network namespaces")
+    return subprocess.run(["ip", *argv], capture_output=True, text=True, check=False)
+
+
+def link_up(netns: str, ifindex: int = 1) -> None:
+    """Set a link up (RTM_NEWLINK with IFF_UP in ifi_flags and ifi_change;
+    linux/rtnetlink.h, struct ifinfomsg)."""
+    body = struct.pack("=BxHiII", 0, 0, ifindex, IFF_UP, IFF_UP)
+    try:
+        with RawNetlinkSocket(NETLINK_ROUTE, netns=netns) as sock:
+            sock.settimeout(2.0)
+            for data in sock.transact(RTM_NEWLINK, NLM_F_ACK, body):
+                err = error_of(data)
+                if err:
+                    raise NetnsError(f"cannot bring link {ifindex} up: {os.strerror(err)}")
+    except (NetlinkSocketError, OSError) as exc:
+        raise NetnsError(f"cannot bring link {ifindex} up in {netns}: {exc}") from None
+
+
+class ScratchNetns:
+    """A fresh named network namespace with `lo` up, deleted by `close`."""
+
+    def __init__(self, what: str = "scratch") -> None:
+        self.name = f"nlshark-{what}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        made = _ip("netns", "add", self.name)
+        if made.returncode != 0:
+            raise NetnsError(
+                f"cannot create network namespace {self.name}: "
+                f"{made.stderr.strip() or 'ip netns add failed'}"
+            )
+        self._open = True
+        self._previous: dict[int, Any] = {}
+        atexit.register(self.close)
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            try:
+                self._previous[sig] = signal.signal(sig, self._on_signal)
+            except ValueError:  # not the main thread: atexit still cleans up
+                pass
+        try:
+            link_up(self.name)
+        except NetnsError:
+            self.close()
+            raise
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    def close(self) -> None:
+        if not self._open:
+            return
+        self._open = False
+        _ip("netns", "del", self.name)
+        for sig, old in self._previous.items():
+            try:
+                signal.signal(sig, old)
+            except (ValueError, TypeError):
+                pass
+        atexit.unregister(self.close)
+
+    def __enter__(self) -> ScratchNetns:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def netns_exists(name: str) -> bool:
+    from ..capture.nlsocket import netns_path
+
+    return os.path.exists(netns_path(name))
+
+
+__all__ = ["NetnsError", "ScratchNetns", "link_up", "netns_exists"]
