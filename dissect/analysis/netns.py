@@ -12,6 +12,7 @@ dies with it; the host's namespace is never entered.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import signal
@@ -68,10 +69,9 @@ class ScratchNetns:
         self._previous: dict[int, Any] = {}
         atexit.register(self.close)
         for sig in (signal.SIGTERM, signal.SIGHUP):
-            try:
+            # Not in the main thread, signal() refuses: atexit still cleans up.
+            with contextlib.suppress(ValueError):
                 self._previous[sig] = signal.signal(sig, self._on_signal)
-            except ValueError:  # not the main thread: atexit still cleans up
-                pass
         try:
             link_up(self.name)
         except NetnsError:
@@ -87,10 +87,8 @@ class ScratchNetns:
         self._open = False
         _ip("netns", "del", self.name)
         for sig, old in self._previous.items():
-            try:
+            with contextlib.suppress(ValueError, TypeError):
                 signal.signal(sig, old)
-            except (ValueError, TypeError):
-                pass
         atexit.unregister(self.close)
 
     def __enter__(self) -> ScratchNetns:

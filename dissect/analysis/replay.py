@@ -196,8 +196,8 @@ _IFINDEX_SUFFIXES = (
     "ifinfomsg.ifi_index",
     "ifaddrmsg.ifa_index",
     "ndmsg.ndm_ifindex",
-    "rtnl.route.oif",
-    "rtnl.route.iif",
+    ".oif",
+    ".iif",
     "rtnl.link.link",
     "rtnl.link.master",
     "tcmsg.tcm_ifindex",
@@ -233,8 +233,12 @@ def _request_of(msg: Message) -> tuple[list[tuple[int, int]], set[str]]:
     for n in msg.node.walk():
         ab = n.abbrev
         value = n.value
-        if ab.endswith(_IFINDEX_SUFFIXES) and n.length == 4 and isinstance(value, int) and value > 0:
-            refs.append((n.offset - start, value))
+        if ab.endswith(_IFINDEX_SUFFIXES) and isinstance(value, int) and value > 0:
+            # a struct member (4 bytes) or an attribute (4-byte header + u32)
+            if n.length == 4:
+                refs.append((n.offset - start, value))
+            elif n.length == 8:
+                refs.append((n.offset + 4 - start, value))
         if ab.endswith(("ifname", "dev_name")) and isinstance(value, str) and value:
             names.add(value)
     return refs, names
@@ -567,23 +571,31 @@ def _explain_errno(req: Request, new: int, ext: str | None, rep: Replayer | None
                 return f"depends on link {name!r}, whose creation (frame {dep.label}) failed in the replay"
         by_index = {v: k for k, v in rep.capture.link_index.items()}
         for _, idx in req.ifindex_refs:
-            name = by_index.get(idx)
-            if name is not None and name in rep.failed:
+            link = by_index.get(idx)
+            if link is not None and link in rep.failed:
                 return (
-                    f"refers to ifindex {idx} ({name!r} in the capture), whose creation "
-                    f"(frame {rep.failed[name].label}) failed in the replay"
+                    f"refers to ifindex {idx} ({link!r} in the capture), whose creation "
+                    f"(frame {rep.failed[link].label}) failed in the replay"
                 )
-            if name is None and new in (errno_mod.ENODEV, errno_mod.ENOENT, errno_mod.EINVAL):
-                return f"refers to ifindex {idx}, which the capture never names: no such link here"
+            if new in (errno_mod.ENODEV, errno_mod.ENOENT, errno_mod.EINVAL) and (
+                link is None or link not in rep.link_index
+            ):
+                what = f" ({link!r} in the capture)" if link else ", which the capture never names"
+                return f"refers to ifindex {idx}{what}: no such link in the replay namespace"
     kind = _link_kind(req)
     if kind and (new == errno_mod.EOPNOTSUPP or (ext and "Unknown device type" in ext)):
         return f"link kind {kind!r} is not available on this kernel (module missing)"
     if req.family == "nlctrl" and new == errno_mod.ENOENT:
-        return f"generic netlink family {req.info!r} is not registered on this kernel (module missing)"
+        return (
+            f"generic netlink family {req.info!r} is not registered on this kernel (module missing)"
+        )
+    if new in (errno_mod.EOPNOTSUPP, errno_mod.EPROTONOSUPPORT, errno_mod.EAFNOSUPPORT):
+        return "this kernel does not support what the request uses (a module or build option is missing)"
     if new == errno_mod.ENOSYS:
         return "not implemented on this kernel (a module or algorithm is missing)"
     earlier = [r for r in rep.failed_requests if r is not req] if rep is not None else []
     if earlier and new in (
+        errno_mod.EINVAL,
         errno_mod.ENETUNREACH,
         errno_mod.EHOSTUNREACH,
         errno_mod.EADDRNOTAVAIL,

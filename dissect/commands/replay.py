@@ -25,7 +25,12 @@ def _parser() -> argparse.ArgumentParser:
         "answer matches the original (errno, reply types, attribute names).",
     )
     p.add_argument("file", metavar="FILE", help="capture to replay (pcap or pcapng)")
-    p.add_argument("-Y", dest="display_filter", metavar="FILTER", help="replay only the requests matching this display filter")
+    p.add_argument(
+        "-Y",
+        dest="display_filter",
+        metavar="FILTER",
+        help="replay only the requests matching this display filter",
+    )
     where = p.add_mutually_exclusive_group()
     where.add_argument(
         "--netns",
@@ -39,7 +44,9 @@ def _parser() -> argparse.ArgumentParser:
         help="replay in the host's own namespace (changes this machine: explicit only)",
     )
     p.add_argument("-w", dest="write_file", metavar="OUT", help="record the new exchange (pcapng)")
-    p.add_argument("-T", dest="format", choices=["text", "json"], default="text", help="report format")
+    p.add_argument(
+        "-T", dest="format", choices=["text", "json"], default="text", help="report format"
+    )
     p.add_argument(
         "--timeout",
         type=float,
@@ -48,7 +55,11 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds to wait for each answer (default 2)",
     )
     p.add_argument(
-        "--plugin-dir", action="append", default=[], metavar="DIR", help="load family specs from DIR first"
+        "--plugin-dir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="load family specs from DIR first",
     )
     return p
 
@@ -115,7 +126,9 @@ def main(argv: list[str]) -> int:
                     application=f"nlshark {__version__}",
                 )
             except OSError as exc:
-                print(f"nlshark replay: -w {args.write_file}: {exc.strerror or exc}", file=sys.stderr)
+                print(
+                    f"nlshark replay: -w {args.write_file}: {exc.strerror or exc}", file=sys.stderr
+                )
                 return 2
             writer.add_interface(name="replay")
 
