@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
 import struct
 import subprocess
+import sys
+import traceback
 import uuid
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -98,10 +102,71 @@ class ScratchNetns:
         self.close()
 
 
+CLONE_NEWPID = 0x20000000
+
+
+def run_isolated(fn: Callable[[], int]) -> int:
+    """Run `fn` in a process alone in a new PID namespace and return its exit
+    status.  Requests that name processes (IFLA_NET_NS_PID moves a link to
+    the network namespace of a pid) then only ever find that process, which
+    lives in the scratch network namespaces: a replayed or mutated request
+    cannot move anything into the host's namespace through a pid.  (File
+    descriptors are safe as long as no namespace fd is held open, which
+    `RawNetlinkSocket` does not do after opening its socket.)"""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 2
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # the grandchild decides
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.unshare(CLONE_NEWPID) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, f"cannot create a PID namespace: {os.strerror(err)}")
+            inner = os.fork()
+            if inner == 0:
+                status = 70
+                try:
+                    signal.signal(signal.SIGINT, signal.default_int_handler)
+                    status = fn()
+                except KeyboardInterrupt:
+                    status = 130
+                except SystemExit as exc:
+                    status = exc.code if isinstance(exc.code, int) else 1
+                except BaseException:
+                    traceback.print_exc()
+                    status = 70
+                finally:
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                    os._exit(status)
+            code = _wait(inner)
+        except OSError as exc:
+            print(f"nlshark: {exc.strerror or exc}", file=sys.stderr)
+            code = 2
+        finally:
+            sys.stderr.flush()
+            os._exit(code)
+    return _wait(pid)
+
+
+def _wait(pid: int) -> int:
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+        except KeyboardInterrupt:
+            continue  # the child got the signal too and is cleaning up
+        except ChildProcessError:
+            return 1
+        code = os.waitstatus_to_exitcode(status)
+        return code if code >= 0 else 128 - code
+
+
 def netns_exists(name: str) -> bool:
     from ..capture.nlsocket import netns_path
 
     return os.path.exists(netns_path(name))
 
 
-__all__ = ["NetnsError", "ScratchNetns", "link_up", "netns_exists"]
+__all__ = ["NetnsError", "ScratchNetns", "link_up", "netns_exists", "run_isolated"]

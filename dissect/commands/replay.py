@@ -67,10 +67,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     from ..analysis.filter import FilterError, compile_filter
-    from ..analysis.netns import NetnsError, ScratchNetns, netns_exists
-    from ..analysis.replay import Replayer, load_requests, outcome_line, summary_line
+    from ..analysis.replay import load_requests
     from ..capture import CaptureError
-    from ..capture.nlsocket import NetlinkSocketError
     from ..schema import Registry
 
     if args.timeout <= 0:
@@ -92,6 +90,20 @@ def main(argv: list[str]) -> int:
     except OSError as exc:
         print(f"nlshark replay: {args.file}: {exc.strerror or exc}", file=sys.stderr)
         return 2
+    if args.host:
+        return _run(args, loaded, registry)
+    from ..analysis.netns import run_isolated
+
+    # Alone in a new PID namespace, a request naming a pid (IFLA_NET_NS_PID)
+    # cannot reach the host's network namespace: see run_isolated.
+    return run_isolated(lambda: _run(args, loaded, registry))
+
+
+def _run(args: argparse.Namespace, loaded: Any, registry: Any) -> int:
+    from ..analysis.netns import NetnsError, ScratchNetns, netns_exists
+    from ..analysis.replay import Replayer, outcome_line, summary_line
+    from ..capture.nlsocket import NetlinkSocketError
+
     scratch = None
     netns: str | None
     if args.host:
