@@ -232,3 +232,13 @@ def test_bad_arguments() -> None:
         )
         assert run.returncode == 2, (argv, run.stderr)
         assert words in run.stderr and "Traceback" not in run.stderr, (argv, run.stderr)
+
+
+def test_any_case_is_its_own_reproducer() -> None:
+    """A case's bytes, taken as a template (``--hex``), are sent unchanged as
+    case 0 but for seq and pid, even when their lengths are broken."""
+    t = veth_template()
+    for k in range(1, 400):
+        case = make_case(t, 11, k)
+        again = make_case(Template.from_bytes(0, case.data), 11, 0).data
+        assert again[:8] == case.data[:8] and again[16:] == case.data[16:], (k, case.mutator)

@@ -199,12 +199,16 @@ class Template:
 
         if len(data) < 16:
             raise ValueError(f"a netlink message needs 16 header bytes, got {len(data)}")
-        length, mtype, flags, seq, pid = struct.unpack_from("=IHHII", data, 0)
-        data = data[: max(16, min(length, len(data)))] if length >= 16 else data
+        raw = bytes(data)
+        _, mtype, flags, seq, pid = struct.unpack_from("=IHHII", raw, 0)
+        # The structure is read with nlmsg_len set to the bytes there are, so a
+        # template whose length field is itself broken (a reproducer) still
+        # decodes; case 0 sends the bytes as given.
+        data = struct.pack("=I", len(raw)) + raw[4:]
         s = session or Session()
         frame = s.decode(netlink_pseudo_header(protocol) + data)
         if not frame.messages:
-            raise ValueError("the dissector found no netlink message in the template")
+            return cls(protocol, raw, Msg(mtype, flags, seq, pid, data[16:], []), "")
         m = frame.messages[0]
         base = m.node.offset
         tops = list(_attr_nodes(m.node, data, base))
@@ -217,7 +221,7 @@ class Template:
         first = tops[0].offset - base if tops else len(data)
         attrs, trailer = _parse_attrs(data, first, len(data), heads)
         msg = Msg(mtype, flags, seq, pid, bytes(data[16:first]), attrs, trailer)
-        return cls(protocol, bytes(data), msg, m.type_name)
+        return cls(protocol, raw, msg, m.type_name)
 
 
 # -- mutators ------------------------------------------------------------------------------
@@ -507,7 +511,11 @@ def make_case(
     msg.pid = 0
     msg.flags |= NLM_F_ACK
     if k == 0:
-        return Case(0, "template", "the template as is (ACK requested)", msg.serialize())
+        # The template's own bytes, only NLM_F_ACK, seq (0) and pid (0) changed.
+        raw = bytearray(template.data)
+        flags = struct.unpack_from("=H", raw, 6)[0] | NLM_F_ACK
+        struct.pack_into("=HII", raw, 6, flags, 0, 0)
+        return Case(0, "template", "the template as is (ACK requested)", bytes(raw))
     rng = random.Random(f"{seed}:{k}")
     names = list(mutators or MUTATORS)
     base = msg.serialize()
