@@ -242,3 +242,11 @@ def test_any_case_is_its_own_reproducer() -> None:
         case = make_case(t, 11, k)
         again = make_case(Template.from_bytes(0, case.data), 11, 0).data
         assert again[:8] == case.data[:8] and again[16:] == case.data[16:], (k, case.mutator)
+
+
+def test_reproduce_case_from_hex_template() -> None:
+    """``--hex TEMPLATE --seed S --case K`` builds the same case as the capture's frame."""
+    t = veth_template()
+    again = Template.from_bytes(0, bytes.fromhex(t.data.hex()))
+    for k in (1, 17, 999, 123456):
+        assert make_case(again, "9", k) == make_case(t, "9", k)

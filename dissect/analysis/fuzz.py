@@ -546,7 +546,7 @@ class Finding:
     description: str
     hex: str
 
-    def as_dict(self, protocol: int, seed: int | str) -> dict[str, Any]:
+    def as_dict(self, protocol: int, seed: int | str, template: str = "") -> dict[str, Any]:
         return {
             "case": self.case,
             "kind": self.kind,
@@ -555,7 +555,9 @@ class Finding:
             "mutation": self.description,
             "hex": self.hex,
             "reproduce": f"nlshark fuzz --hex {self.hex} --protocol {protocol} -n 1",
-            "reproduce_case": f"nlshark fuzz ... --seed {seed} --case {self.case}",
+            "reproduce_case": (
+                f"nlshark fuzz --hex {template} --protocol {protocol} --seed {seed} --case {self.case}"
+            ),
             "python": (
                 "from dissect.capture.nlsocket import RawNetlinkSocket\n"
                 f"s = RawNetlinkSocket({protocol}, netns='SOME-NETNS')\n"
@@ -844,7 +846,7 @@ class Fuzzer:
         if bad:
             add("malformed-answer", "; ".join(bad[:3]))
         for f in found:
-            st.findings.append(f.as_dict(self.template.protocol, self.seed))
+            st.findings.append(f.as_dict(self.template.protocol, self.seed, st.template))
         yield from found
 
 
