@@ -316,8 +316,8 @@ def _run(args: argparse.Namespace) -> int:
                 if flt is not None:
                     from .analysis.filter import filtered_output
 
-                    raws = itertools.islice(reader, args.count)
-                    shown = filtered_output(decode_frames(session, raws), flt, sink, output)
+                    frames = decode_frames(session, itertools.islice(reader, args.count))
+                    shown = filtered_output(frames, flt, sink, output)
                     collections.deque(shown, maxlen=0)
                 else:
                     raws = _tee(itertools.islice(reader, args.count), sink)

@@ -46,6 +46,7 @@ def _protocol(text: str) -> int:
 
 def _from_capture(args: argparse.Namespace) -> tuple[int, bytes]:
     import dissect
+
     from ..capture import CaptureError
 
     if args.frame is None:
