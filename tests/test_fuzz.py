@@ -152,6 +152,9 @@ def test_single_case_and_reproducer(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     doc = json.loads(report.read_text())
     finding = next(f for f in doc["findings"] if f["kind"] == "new-errno")
+    # Minimized: attributes deleted while the answer stayed the same.
+    assert any(f["minimal_hex"] and len(f["minimal_hex"]) < len(f["hex"]) for f in doc["findings"])
+    assert finding["reproduce"].split()[3] == (finding["minimal_hex"] or finding["hex"])
     # The reproducer's command line gets the same answer from the bytes alone.
     argv = finding["reproduce"].split()[2:]  # after "nlshark fuzz"
     again = subprocess.run(

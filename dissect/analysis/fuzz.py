@@ -500,6 +500,8 @@ class Case:
     mutator: str  # "template" for case 0
     description: str
     data: bytes
+    # the mutated model (lengths it broke on purpose included), for minimizing
+    model: Msg | None = field(default=None, compare=False, repr=False)
 
 
 def make_case(
@@ -527,11 +529,11 @@ def make_case(
             continue
         data = trial.serialize()
         if data != base:
-            return Case(k, name, desc, data)
+            return Case(k, name, desc, data, trial)
     # Nothing applied (no attributes and only attribute mutators): flip a flag bit.
     trial = copy.deepcopy(msg)
     desc = m_flags(rng, trial)
-    return Case(k, "flags", desc, trial.serialize())
+    return Case(k, "flags", desc, trial.serialize(), trial)
 
 
 # -- running -----------------------------------------------------------------------------------
@@ -545,6 +547,7 @@ class Finding:
     mutator: str
     description: str
     hex: str
+    minimal_hex: str | None = None  # the same answer with fewer attributes
 
     def as_dict(self, protocol: int, seed: int | str, template: str = "") -> dict[str, Any]:
         return {
@@ -554,14 +557,17 @@ class Finding:
             "mutator": self.mutator,
             "mutation": self.description,
             "hex": self.hex,
-            "reproduce": f"nlshark fuzz --hex {self.hex} --protocol {protocol} -n 1",
+            "minimal_hex": self.minimal_hex,
+            "reproduce": (
+                f"nlshark fuzz --hex {self.minimal_hex or self.hex} --protocol {protocol} -n 1"
+            ),
             "reproduce_case": (
                 f"nlshark fuzz --hex {template} --protocol {protocol} --seed {seed} --case {self.case}"
             ),
             "python": (
                 "from dissect.capture.nlsocket import RawNetlinkSocket\n"
                 f"s = RawNetlinkSocket({protocol}, netns='SOME-NETNS')\n"
-                f"s.sock.send(bytes.fromhex('{self.hex}'))\n"
+                f"s.sock.send(bytes.fromhex('{self.minimal_hex or self.hex}'))\n"
                 "print(s.recv().hex())"
             ),
         }
@@ -626,6 +632,7 @@ class Fuzzer:
         recreate_every: int = 1000,
         record: Callable[[bytes, str], None] | None = None,
         registry: Any = None,
+        minimize: bool = True,
     ) -> None:
         from ..core.netlink import Session
 
@@ -643,6 +650,7 @@ class Fuzzer:
         self.namespaces = 0
         self.timeouts = 0
         self.resets = 0
+        self.minimize = minimize
 
     # -- namespace ---------------------------------------------------------------------------
     def _fresh(self) -> None:
@@ -807,6 +815,39 @@ class Fuzzer:
         finally:
             self.close()
 
+    def _minimize(self, case: Case, outcome: tuple[int | None, str | None]) -> bytes | None:
+        """Delete attributes of the case, one at a time and at any depth,
+        while the kernel still answers with the same errno and extack
+        message; the smallest such message, or None when none is smaller.
+        The probes are not cases: they are not recorded and count nowhere."""
+        if case.model is None or not case.model.attrs:
+            return None
+        model = case.model
+        best: bytes | None = None
+        record, self.record = self.record, None
+        try:
+            changed = True
+            while changed:
+                changed = False
+                for path in _attr_paths(model.attrs):
+                    trial = copy.deepcopy(model)
+                    _delete_path(trial.attrs, path)
+                    data = trial.serialize()
+                    if len(data) >= len(best or case.data) or _dropped_by_design(
+                        data
+                    ) != _dropped_by_design(case.data):
+                        continue
+                    probe = Case(case.index, "minimize", "", data)
+                    _, code, ext, err = self.send_case(probe)
+                    if code == 0 and not _is_get(self.template.type_name):
+                        self._remove_links()
+                    if err is None and (code, ext) == outcome:
+                        model, best, changed = trial, data, True
+                        break
+        finally:
+            self.record = record
+        return best
+
     def _judge(
         self,
         case: Case,
@@ -822,6 +863,8 @@ class Fuzzer:
             found.append(
                 Finding(case.index, kind, detail, case.mutator, case.description, case.data.hex())
             )
+
+        outcome = (code, ext)
 
         taint = read_taint()
         if taint != st.taint:
@@ -845,9 +888,33 @@ class Fuzzer:
         bad = self._malformed(buffers)
         if bad:
             add("malformed-answer", "; ".join(bad[:3]))
+        if found and code is not None and self.minimize:
+            small = self._minimize(case, outcome)
+            if small is not None:
+                for f in found:
+                    f.minimal_hex = small.hex()
         for f in found:
             st.findings.append(f.as_dict(self.template.protocol, self.seed, st.template))
         yield from found
+
+
+def _attr_paths(attrs: list[Attr], prefix: tuple[int, ...] = ()) -> list[tuple[int, ...]]:
+    """Index paths of every attribute, outermost first."""
+    out: list[tuple[int, ...]] = []
+    out += [(*prefix, i) for i in range(len(attrs))]
+    for i, a in enumerate(attrs):
+        if a.children:
+            out += _attr_paths(a.children, (*prefix, i))
+    return out
+
+
+def _delete_path(attrs: list[Attr], path: tuple[int, ...]) -> None:
+    lst = attrs
+    for i in path[:-1]:
+        children = lst[i].children
+        assert children is not None
+        lst = children
+    del lst[path[-1]]
 
 
 def _is_get(type_name: str) -> bool:

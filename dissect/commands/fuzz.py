@@ -167,6 +167,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="STATE",
         help="state file: continue a run from it if it exists, keep it up to date",
     )
+    p.add_argument(
+        "--no-minimize",
+        action="store_true",
+        help="report findings as found, without deleting attributes while the answer stays the same",
+    )
     p.add_argument("-q", dest="quiet", action="store_true", help="no progress on stderr")
     return p
 
@@ -259,6 +264,7 @@ def _run(
         case_timeout=args.case_timeout,
         recreate_every=args.recreate_every,
         record=record if writer is not None else None,
+        minimize=not args.no_minimize,
     )
     st = fz.state
     first = st.next_case if args.case is None else args.case
@@ -324,7 +330,10 @@ def _run(
             f"{len(st.findings)} findings; answers: {errs or 'none'}"
         )
         for fd in st.findings:
+            small = fd.get("minimal_hex")
+            size = f"; minimal reproducer {len(small) // 2} bytes" if small else ""
             print(
-                f"  case {fd['case']} {fd['kind']}: {fd['detail']} [{fd['mutator']}: {fd['mutation']}]"
+                f"  case {fd['case']} {fd['kind']}: {fd['detail']} "
+                f"[{fd['mutator']}: {fd['mutation']}{size}]"
             )
     return status
