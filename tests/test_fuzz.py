@@ -253,3 +253,34 @@ def test_reproduce_case_from_hex_template() -> None:
     again = Template.from_bytes(0, bytes.fromhex(t.data.hex()))
     for k in (1, 17, 999, 123456):
         assert make_case(again, "9", k) == make_case(t, "9", k)
+
+
+def test_sigterm_cleans_up(tmp_path: Path) -> None:
+    """SIGTERM to the command ends the run in its PID namespace cleanly: the
+    namespace is deleted and the state saved for --resume."""
+    _need_root()
+    netns_before = set(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else set()
+    state = tmp_path / "state.json"
+    proc = subprocess.Popen(
+        [*NLSHARK, "fuzz", "--from", str(QUICK), "--frame", str(VETH_FRAME), "-n", "1000000"]
+        + ["--seed", "8", "-q", "--resume", str(state)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not state.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert state.exists(), "no state file written"
+        proc.terminate()
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + 15, err
+    assert "Traceback" not in err
+    assert json.loads(state.read_text())["next_case"] > 0
+    after = set(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else set()
+    assert after == netns_before

@@ -129,6 +129,10 @@ def run_isolated(fn: Callable[[], int]) -> int:
                 status = 70
                 try:
                     signal.signal(signal.SIGINT, signal.default_int_handler)
+                    # As PID 1 of its namespace, the process only gets the
+                    # signals it handles: make SIGTERM/SIGHUP end it cleanly.
+                    for sig in (signal.SIGTERM, signal.SIGHUP):
+                        signal.signal(sig, _exit_on_signal)
                     status = fn()
                 except KeyboardInterrupt:
                     status = 130
@@ -141,6 +145,7 @@ def run_isolated(fn: Callable[[], int]) -> int:
                     sys.stdout.flush()
                     sys.stderr.flush()
                     os._exit(status)
+            _forward_signals(inner)
             code = _wait(inner)
         except OSError as exc:
             print(f"nlshark: {exc.strerror or exc}", file=sys.stderr)
@@ -148,7 +153,31 @@ def run_isolated(fn: Callable[[], int]) -> int:
         finally:
             sys.stderr.flush()
             os._exit(code)
-    return _wait(pid)
+    forwarded = _forward_signals(pid)
+    try:
+        return _wait(pid)
+    finally:
+        for signum, old in forwarded.items():
+            signal.signal(signum, old)
+
+
+def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _forward_signals(pid: int) -> dict[int, Any]:
+    """Pass SIGTERM and SIGHUP on to `pid` (which cleans up and exits)
+    instead of dying and leaving it running."""
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+    previous: dict[int, Any] = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        with contextlib.suppress(ValueError):
+            previous[sig] = signal.signal(sig, forward)
+    return previous
 
 
 def _wait(pid: int) -> int:
@@ -157,6 +186,8 @@ def _wait(pid: int) -> int:
             _, status = os.waitpid(pid, 0)
         except KeyboardInterrupt:
             continue  # the child got the signal too and is cleaning up
+        except InterruptedError:
+            continue
         except ChildProcessError:
             return 1
         code = os.waitstatus_to_exitcode(status)
