@@ -80,6 +80,10 @@ BENIGN_ATTRS = frozenset(
         "IFLA_CARRIER_CHANGES",
         "IFLA_CARRIER_UP_COUNT",
         "IFLA_CARRIER_DOWN_COUNT",
+        "IFLA_STATS_LINK_XSTATS",
+        "IFLA_STATS_LINK_XSTATS_SLAVE",
+        "IFLA_STATS_LINK_OFFLOAD_XSTATS",
+        "IFLA_STATS_AF_SPEC",
         "IFA_CACHEINFO",
         "IFA_LABEL",
         "IFA_BROADCAST",
@@ -123,6 +127,9 @@ class Request:
     genl_family: str | None
     info: str
     answers: list[Reply] = field(default_factory=list)
+    # kernel messages with this request's seq that its operation does not
+    # answer with (notifications of the same socket, another request's ACK)
+    others: list[Reply] = field(default_factory=list)
     ifindex_refs: list[tuple[int, int]] = field(default_factory=list)  # (offset in data, ifindex)
     names: set[str] = field(default_factory=set)  # link names the request mentions
     rec: Any = None
@@ -251,6 +258,27 @@ class LoadedCapture:
     genl_ids: dict[int, str]
 
 
+def _answers_request(reg: Any, req: Request, m: Message) -> bool:
+    """Whether kernel message `m`, tied to `req` by seq, is its answer: an
+    ACK only when NLM_F_ACK was asked (the kernel sends none otherwise, so
+    it is another request's with the same seq); a message of a type the
+    operation does not reply with (per the specs) is a notification."""
+    if m.type == NLMSG_ERROR:
+        return bool(req.flags & NLM_F_ACK) or (m.error or 0) != 0
+    if m.type < 16:
+        return True
+    if req.protocol == NETLINK_GENERIC:
+        asked = req.rec.cmd if req.rec is not None else None
+        got = m.genl_cmd
+        family = req.genl_family
+    else:
+        asked, got, family = req.type, m.type, None
+    if asked is None or got is None:
+        return True
+    replies = reg.reply_types(req.protocol, family, asked)
+    return not replies or got in replies
+
+
 def load_requests(path: str, registry: Any = None, flt: Any = None) -> LoadedCapture:
     """The requests of a capture with their original answers (see module doc)."""
     from ..api import decode_capture, default_registry, prescan_genl
@@ -298,7 +326,11 @@ def load_requests(path: str, registry: Any = None, flt: Any = None) -> LoadedCap
                 rep = summarize(m)
                 link_index.update(rep.names)
                 if m.request is not None and id(m.request) in by_rec:
-                    by_rec[id(m.request)].answers.append(rep)
+                    req = by_rec[id(m.request)]
+                    if _answers_request(reg, req, m):
+                        req.answers.append(rep)
+                    else:
+                        req.others.append(rep)
     return LoadedCapture(requests, link_index, dict(session.genl_names))
 
 
@@ -640,6 +672,12 @@ def compare(req: Request, new: list[Reply], rep: Replayer | None = None) -> Outc
     """Compare the original answers of `req` with `new` (see module doc)."""
     out = Outcome(req, "match", replies=new)
     old = req.answers
+    if req.others:
+        kinds = ", ".join(sorted({a.kind if a.kind != "ACK" else "an ACK" for a in req.others}))
+        out.benign.append(
+            f"the capture ties {len(req.others)} other message(s) to this request's seq ({kinds}): "
+            "notifications or another request's answer, not compared"
+        )
     if _notifications(req):
         seen = [
             a
