@@ -102,6 +102,13 @@ def _parser() -> argparse.ArgumentParser:
     add_output_options(p)
     p.add_argument("-c", dest="count", type=int, metavar="N", help="stop after N frames")
     p.add_argument(
+        "-Y",
+        dest="display_filter",
+        metavar="FILTER",
+        help="show (and with -w write) only the messages matching a display filter "
+        "(docs/filters.md), e.g. 'netlink.type == RTM_NEWLINK && rtnl.link.ifname'",
+    )
+    p.add_argument(
         "-G",
         dest="glossary",
         choices=["families", "fields", "groups"],
@@ -161,6 +168,14 @@ COMMANDS = {
     "trace": ("dissect.commands.trace", "capture a program's netlink traffic by tracing it"),
     "monitor": ("dissect.commands.monitor", "dissect multicast events of netlink families live"),
     "sockets": ("dissect.commands.sockets", "list the host's netlink sockets and their processes"),
+    "replay": (
+        "dissect.commands.replay",
+        "re-send a capture's requests in a fresh namespace, compare",
+    ),
+    "fuzz": (
+        "dissect.commands.fuzz",
+        "mutate a message and send the cases in a throwaway namespace",
+    ),
 }
 
 
@@ -219,6 +234,18 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"nlshark: {exc}", file=sys.stderr)
         return 2
+    flt = None
+    if args.display_filter is not None:
+        from .analysis.filter import FilterError, compile_filter
+
+        if live:
+            print("nlshark: -Y filters captures read with -r, not live capture", file=sys.stderr)
+            return 2
+        try:
+            flt = compile_filter(args.display_filter, registry)
+        except FilterError as exc:
+            print(exc.render(), file=sys.stderr)
+            return 2
     bo = None if args.byte_order == "auto" else args.byte_order
     session = Session(registry, bo)
     session.genl_overrides = _parse_genl(args.genl)
@@ -250,11 +277,18 @@ def _run(args: argparse.Namespace) -> int:
         sink = plan.sink()
         try:
             with open_capture(args.read_file) as reader:
-                raws = _tee(itertools.islice(reader, args.count), sink)
-                if output is None:
-                    collections.deque(raws, maxlen=0)
+                if flt is not None:
+                    from .analysis.filter import filtered_output
+
+                    frames = decode_frames(session, itertools.islice(reader, args.count))
+                    shown = filtered_output(frames, flt, sink, output)
+                    collections.deque(shown, maxlen=0)
                 else:
-                    output.write_all(decode_frames(session, raws))
+                    raws = _tee(itertools.islice(reader, args.count), sink)
+                    if output is None:
+                        collections.deque(raws, maxlen=0)
+                    else:
+                        output.write_all(decode_frames(session, raws))
         finally:
             if sink is not None:
                 sink.close()
