@@ -24,7 +24,7 @@ from . import __version__
 from .api import decode_frames, prescan_genl
 from .capture import LINKTYPE_NETLINK, CaptureError, RawFrame, TruncatedCaptureError, open_capture
 from .core.netlink import Session
-from .render.output import add_output_options, output_from_args
+from .render.output import FrameOutput, add_output_options, output_from_args
 from .schema import Registry
 
 if TYPE_CHECKING:
@@ -284,11 +284,7 @@ def _run(args: argparse.Namespace) -> int:
                     shown = filtered_output(frames, flt, sink, output)
                     collections.deque(shown, maxlen=0)
                 else:
-                    raws = _tee(itertools.islice(reader, args.count), sink)
-                    if output is None:
-                        collections.deque(raws, maxlen=0)
-                    else:
-                        output.write_all(decode_frames(session, raws))
+                    _emit(_tee(itertools.islice(reader, args.count), sink), session, output)
         finally:
             if sink is not None:
                 sink.close()
@@ -420,6 +416,15 @@ def _int_or_none(value: int | float | None) -> int | None:
     return None if value is None else int(value)
 
 
+def _emit(raws: Iterable[RawFrame], session: Session, output: FrameOutput | None) -> None:
+    """Decode and print the frames, or with nothing to print (``-q``) only
+    consume them (the sink upstream still writes each one)."""
+    if output is None:
+        collections.deque(raws, maxlen=0)
+    else:
+        output.write_all(decode_frames(session, raws))
+
+
 def _tee(raws: Iterable[RawFrame], sink: _LazySink | None) -> Iterator[RawFrame]:
     """Write each frame to the -w file (if any) before it is decoded."""
     for raw in raws:
@@ -497,10 +502,7 @@ def _run_live(args: argparse.Namespace, plan: _OutputPlan, session: Session, out
                 print(f"Capturing on '{name}'", file=sys.stderr, flush=True)
                 started = True
                 raws = _autostop(_tee(capture.frames(count, duration), sink), sink, plan)
-                if output is None:
-                    collections.deque(raws, maxlen=0)
-                else:
-                    output.write_all(decode_frames(session, raws))
+                _emit(raws, session, output)
         finally:
             # The file first: it must be complete even if stdout is gone.
             if sink is not None:

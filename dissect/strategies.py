@@ -58,7 +58,9 @@ def _registry(registry: Any = None) -> Any:
 
 
 def message_types(registry: Any = None) -> list[MessageType]:
-    """Every message type of every family in the registry.
+    """Every message type of every family in the registry, except those
+    whose body a Python hook decodes or a header member selects (see
+    docs/scapy.md, "Not generated yet").
 
     A number that two operations claim in the same direction (rt-neigh's
     delneigh request and a notification declared with the same number)
@@ -74,6 +76,11 @@ def message_types(registry: Any = None) -> list[MessageType]:
             continue
         proto = 16 if spec.is_genl else int(spec.protonum or 0)
         for op in spec.operations:
+            if op.hook or op.sub_message:
+                # Bodies decoded by a Python hook (audit records, connector
+                # messages) or chosen by a header member (SOCK_DIAG by
+                # sdiag_family) have no generated layer yet.
+                continue
             for role, values in (
                 ("request", op.requests),
                 ("reply", op.replies),
