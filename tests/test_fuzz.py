@@ -284,3 +284,18 @@ def test_sigterm_cleans_up(tmp_path: Path) -> None:
     assert json.loads(state.read_text())["next_case"] > 0
     after = set(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else set()
     assert not after - netns_before, "a fuzz namespace was left behind"
+
+
+def test_a_template_that_is_not_a_request_is_warned_about() -> None:
+    _need_root()
+    reply = subprocess.run(
+        [*NLSHARK, "fuzz", "--from", str(QUICK), "--frame", "5", "-n", "1", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert "no NLM_F_REQUEST" in reply.stderr, reply.stderr
+    request = fuzz("-n", "1", "-q", timeout=120)
+    assert request.returncode == 0, request.stderr
+    assert "NLM_F_REQUEST" not in request.stderr

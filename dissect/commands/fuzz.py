@@ -200,6 +200,14 @@ def main(argv: list[str]) -> int:
         template = Template.from_bytes(protocol, data)
     except (TemplateError, ValueError) as exc:
         return fail(str(exc))
+    if len(data) >= 6 and not int.from_bytes(data[6:8], sys.byteorder) & 0x1:
+        # The kernel ignores messages without NLM_F_REQUEST: mutating a
+        # reply or notification mostly measures that.
+        print(
+            f"nlshark fuzz: warning: the template ({template.type_name}) has no NLM_F_REQUEST "
+            "flag: it is not a request; pick a user->kernel message",
+            file=sys.stderr,
+        )
     from ..analysis.netns import run_isolated
 
     if os.geteuid() != 0:
