@@ -36,29 +36,22 @@ class GroupError(Exception):
     """A family or group the user named cannot be used; the text says why."""
 
 
-def _groups(*names: str, start: int = 1, skip: tuple[int, ...] = ()) -> dict[str, int]:
-    """Names of consecutive enum values from `start`, leaving out `skip`."""
-    out: dict[str, int] = {}
-    n = start
-    for name in names:
-        while n in skip:
-            n += 1
-        out[name] = n
-        n += 1
-    return out
+def _groups(*names: str) -> dict[str, int]:
+    """Names of consecutive enum values from 1."""
+    return {name: n for n, name in enumerate(names, 1)}
 
 
-# include/uapi/linux/rtnetlink.h: enum rtnetlink_groups.  14 and 17 are
-# RTNLGRP_NOP2 and RTNLGRP_NOP4 (unused); 37-39 arrived after 6.1.
-ROUTE_GROUPS = _groups(
-    "link", "notify", "neigh", "tc", "ipv4-ifaddr", "ipv4-mroute", "ipv4-route", "ipv4-rule",
-    "ipv6-ifaddr", "ipv6-mroute", "ipv6-route", "ipv6-ifinfo", "decnet-ifaddr", "decnet-route",
-    "decnet-rule", "ipv6-prefix", "ipv6-rule", "nd-useropt", "phonet-ifaddr", "phonet-route",
-    "dcb", "ipv4-netconf", "ipv6-netconf", "mdb", "mpls-route", "nsid", "mpls-netconf",
-    "ipv4-mroute-r", "ipv6-mroute-r", "nexthop", "brvlan", "mctp-ifaddr", "tunnel", "stats",
-    "ipv4-mcaddr", "ipv6-mcaddr", "ipv6-acaddr",
-    skip=(14, 17),
-)  # fmt: skip
+def _route_groups() -> dict[str, int]:
+    """RTNLGRP_* by name, as the rt-link spec declares them (its
+    ``mcast-groups``, written from include/uapi/linux/rtnetlink.h)."""
+    from ..api import default_registry
+
+    spec = next((s for s in default_registry().specs if s.name == "rt-link"), None)
+    groups = spec.mcast_groups if spec is not None else {}
+    return {n.removeprefix("rtnlgrp-"): v for n, v in groups.items() if v is not None}
+
+
+ROUTE_GROUPS = _route_groups()
 
 # What `ip monitor` shows without arguments: links, addresses, routes
 # (unicast and multicast), prefixes, neighbours, netconf, rules, namespace
