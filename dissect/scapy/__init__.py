@@ -49,6 +49,7 @@ from .layers import (
     split_messages,
     unknown_attr,
 )
+from .socket import NetlinkError, NetlinkSocket
 
 
 def cooked(msg: Any, protocol: int | None = None, pkttype: int = 4) -> NetlinkCooked:
@@ -91,6 +92,8 @@ __all__ = [
     "NetlinkBatch",
     "NetlinkContext",
     "NetlinkCooked",
+    "NetlinkError",
+    "NetlinkSocket",
     "NlAttr",
     "NlAttrTail",
     "NlBody",

@@ -115,6 +115,25 @@ class NlIntField(Field[Any, Any]):
         return _int_rand(self.fmt)
 
 
+# include/uapi/linux/netlink.h: the two flag bits on top of nla_type
+NLA_TYPE_FLAGS = ((0x8000, "NESTED"), (0x4000, "NET_BYTEORDER"))
+
+
+class NlAttrTypeField(NlIntField):
+    """``nla_type``: the attribute's name, with NLA_F_NESTED and
+    NLA_F_NET_BYTEORDER shown as flags rather than hiding the name."""
+
+    def i2repr(self, pkt: Any, x: Any) -> str:
+        if not isinstance(x, int) or isinstance(x, bool):
+            return super().i2repr(pkt, x)
+        base = x & 0x3FFF
+        name = self.names.get(base)
+        flags = [n for bit, n in NLA_TYPE_FLAGS if x & bit]
+        if name is None:
+            return f"{base}|{'|'.join(flags)} ({x:#x})" if flags else repr(x)
+        return f"{'|'.join([name, *flags])} ({x if not flags else hex(x)})"
+
+
 class SizedInt(int):
     """An integer that remembers how many bytes it was read from."""
 

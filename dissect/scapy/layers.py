@@ -50,12 +50,13 @@ from scapy.packet import NoPayload, Packet
 
 from ..core import attrs as A
 from ..core import constants as C
-from ..core.display import errno_fmt, hexbytes
+from ..core.display import errno_fmt, errno_name, hexbytes
 from ..core.linklayer import PKTTYPES
 from ..schema.spec import Spec, c_name, field_name
 from .fields import (
     NlArrayField,
     NlAttrListField,
+    NlAttrTypeField,
     NlBytesField,
     NlIntField,
     NlNulField,
@@ -596,7 +597,7 @@ def _type_names(cset: Any) -> tuple[dict[int, str], dict[str, int]]:
 
 def _type_field(default: int, bo: str, cset: Any) -> NlIntField:
     names, aliases = _type_names(cset)
-    f = NlIntField("nla_type", default, bo + "H", names)
+    f = NlAttrTypeField("nla_type", default, bo + "H", names)
     for n, v in aliases.items():
         for key in (n, n.replace("-", "_"), n.upper()):
             f.by_name.setdefault(key, v)
@@ -702,6 +703,9 @@ def _selected(dec: A.SubMessageAttr, siblings: dict[str, Any]) -> Any:
     return next((siblings[s] for s in dec.selectors if s in siblings), None)
 
 
+_NESTED_KINDS = frozenset({"nest", "submsg", "indexed"})
+
+
 def attr_class(
     spec: Spec | None,
     cset: Any,
@@ -744,7 +748,14 @@ def attr_class(
     fields = [
         NlIntField("nla_len", None, bo + "H"),
         _type_field(
-            type_value | (A.NLA_F_NET_BYTEORDER if netbo else 0), bo, cset if not index else None
+            type_value
+            | (A.NLA_F_NET_BYTEORDER if netbo else 0)
+            # Nests carry NLA_F_NESTED, as libmnl and YNL send them: families
+            # with strict policies (ethtool, most generic netlink) refuse a
+            # nest without it, and the rest ignore the bit.
+            | (A.NLA_F_NESTED if kind in _NESTED_KINDS and not index else 0),
+            bo,
+            cset if not index else None,
         ),
         *vfields,
         NlBytesField("extra", b""),
@@ -1517,6 +1528,9 @@ class NlMsgErr(NlBody):
         f["extra"] = b""
         return b""
 
+    def mysummary(self) -> str:
+        return _status_summary(self, "ACK")
+
 
 def _error_fields(bo: str, echo: bool) -> list[Any]:
     fields: list[Any] = [NlIntField("error", 0, bo + "i", None, errno_fmt)]
@@ -1550,6 +1564,24 @@ class NlMsgDone(NlBody):
         f["ext_attrs"] = parse_attrs(s[4:], cset, self._nl_bo)
         f["extra"] = b""
         return b""
+
+    def mysummary(self) -> str:
+        return _status_summary(self, "NLMSG_DONE")
+
+
+def _status_summary(body: Packet, ok: str) -> str:
+    """``NLMSG_ERROR -22 EINVAL "message"``, or `ok` for a zero status."""
+    code = body.getfieldval("error")
+    if not isinstance(code, int):
+        return str(body.name)
+    if code == 0 and ok == "ACK":
+        text = f"{body.name} ACK"
+    else:
+        text = f"{body.name} {code}" + (f" {errno_name(code)}" if code < 0 else "")
+    for a in body.getfieldval("ext_attrs") or []:
+        if getattr(a._nl_dec, "spec_name", None) == "msg":
+            text += f" {a.fieldtype['value'].i2repr(a, a.getfieldval('value'))}"
+    return text
 
 
 def error_class(bo: str = HOST_BO) -> type[NlBody]:

@@ -1,0 +1,578 @@
+"""`NetlinkSocket`: a Scapy SuperSocket over AF_NETLINK.
+
+    from dissect.scapy import Netlink, NetlinkSocket, family
+
+    rt = family("rt-link")
+    with NetlinkSocket("route") as nl:
+        ans, unans = nl.sr(Netlink(nlmsg_flags="REQUEST|DUMP") / rt.getlink())
+        for _, reply in ans:
+            print(reply.summary())
+
+Theory of operation.  The socket is a `RawNetlinkSocket` (the same I/O edge
+the commands use: protocol, network namespace, extended ACKs) dressed as a
+Scapy `SuperSocket`.  The family is named the way users name it: a
+protocol number, a classic family (``route``, ``sock_diag``, ``audit``), one
+of our specs (``rt-link``) or a generic netlink family (``nl80211``), whose
+id and multicast groups the running kernel's controller tells the socket
+when it opens.  Group names are resolved the way ``nlshark monitor``
+resolves them.
+
+The kernel writes one buffer (one skb) per ``recvmsg``; a dump's buffer
+holds many messages.  `recv` hands back one message at a time, each as
+``NetlinkCooked / Netlink / body`` (the LINKTYPE_NETLINK header carries the
+protocol, so ``wrpcap`` of sniffed or answered packets gives a capture
+nlshark and tshark read), with ``.time``, ``.nl_portid`` (the sender) and
+``.nl_group`` (the multicast group, 0 for unicast).  Messages split from a
+buffer wait in a queue, and `select` reports a socket with queued messages
+as ready, so Scapy's ``sniff`` never stalls on them.
+
+`sr` sends each request and reads its answer to the end: a dump to its
+NLMSG_DONE, a request with NLM_F_ACK to its NLMSG_ERROR (the ACK), anything
+else to its first message that is not part of a multi-part answer.  A
+request without an explicit ``nlmsg_seq`` gets the socket's next sequence
+number, so answers are never confused with multicast events (sequence 0);
+events read meanwhile stay queued for `recv` and ``sniff``.  Errors arrive
+as decoded ``NLMSG_ERROR`` layers; the same message is also decoded by
+nlshark's own dissector together with the request it answers, so the
+extended ACK's offset is resolved to the attribute it points at, and
+`NetlinkError` (raised by ``check=True`` and by `query`) carries the errno,
+the kernel's message and that attribute path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno as errno_mod
+import select as select_mod
+import struct
+import time
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+from scapy.error import log_runtime
+from scapy.packet import Packet
+from scapy.plist import PacketList, QueryAnswer, SndRcvList
+from scapy.supersocket import SuperSocket
+
+from ..capture.linktypes import netlink_pseudo_header
+from ..capture.nlsocket import NetlinkSocketError, RawNetlinkSocket
+from ..core import constants as C
+from ..core.display import errno_name, errno_text
+from .layers import HOST_BO, Family, Netlink, NetlinkBatch, NetlinkContext, NetlinkCooked, NlBody
+
+_HDR = struct.Struct("=IHHII")
+# Multicast events and other unanswered messages kept for recv/sniff; past
+# this many the oldest are dropped and counted in `NetlinkSocket.dropped`.
+MAX_QUEUED = 65536
+
+
+class NetlinkError(Exception):
+    """The kernel refused a request (an NLMSG_ERROR, or NLMSG_DONE, with a
+    negative errno).
+
+    `errno` is positive; `name` is its symbol (``ERANGE``); `message` the
+    extended ACK's text; `attribute` the attribute path its offset or
+    missing-type points at, as nlshark resolves it (``linkinfo > kind``);
+    `request` and `reply` are the packets."""
+
+    def __init__(
+        self,
+        errno: int,
+        message: str | None = None,
+        attribute: str | None = None,
+        request: Any = None,
+        reply: Any = None,
+    ) -> None:
+        self.errno = errno
+        self.name = errno_name(errno)
+        self.strerror = errno_text(errno)
+        self.message = message
+        self.attribute = attribute
+        self.request = request
+        self.reply = reply
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        what = ""
+        body = getattr(self.request, "payload", None)
+        if isinstance(self.request, Netlink) and isinstance(body, NlBody):
+            what = f"{body.name}: "
+        text = f"{what}{self.name} ({self.strerror})"
+        if self.message:
+            text += f": {self.message}"
+        if self.attribute:
+            text += f" [at {self.attribute}]"
+        return text
+
+
+def _protocol_names() -> dict[str, int]:
+    names = {v.lower(): k for k, v in C.PROTOCOLS.items()}
+    names.update({f"netlink_{v.lower()}": k for k, v in C.PROTOCOLS.items()})
+    names["rtnetlink"] = C.NETLINK_ROUTE
+    names["genl"] = C.NETLINK_GENERIC
+    return names
+
+
+class NetlinkSocket(SuperSocket):
+    """A netlink socket whose packets are nlshark's Scapy layers.
+
+    `family`: a protocol number, a protocol or classic family name
+    (``route``, ``generic``, ``sock_diag``, ``audit``, ``kobject_uevent``),
+    a spec name (``rt-link``), a generic netlink family name (``nl80211``,
+    its id looked up on the local kernel), or a `Family`.  `groups`: multicast
+    groups to join, by number or by name (``link``, ``ipv4-ifaddr``; a
+    generic netlink family's own group names; ``all``).  `netns`: a network
+    namespace by ``ip netns`` name, path or ``pid:N``.  `context`: the
+    `NetlinkContext` packets are built and dissected through (a new one by
+    default).  `record`: keep every buffer sent and received as a
+    LINKTYPE_NETLINK frame in `recorded` (time, bytes).
+    """
+
+    desc = "AF_NETLINK socket with nlshark's netlink layers"
+    nonblocking_socket = False
+
+    def __init__(
+        self,
+        family: Any = "route",
+        groups: Iterable[Any] | Any = (),
+        netns: str | None = None,
+        *,
+        context: NetlinkContext | None = None,
+        ext_ack: bool = True,
+        strict: bool = False,
+        rcvbuf: int | None = None,
+        record: bool = False,
+    ) -> None:
+        # SuperSocket.__init__ would open an AF_INET socket: set up by hand.
+        self.closed = True
+        self.context = context or NetlinkContext(host=True, host_names=True)
+        self.netns = netns
+        self.genl_id: int | None = None
+        self.genl_groups: dict[str, int] = {}
+        self.protocol, self.family_name = self._resolve_family(family)
+        try:
+            self.raw = RawNetlinkSocket(self.protocol, netns=netns, rcvbuf=rcvbuf, ext_ack=ext_ack)
+        except NetlinkSocketError as exc:
+            raise OSError(exc.errno or errno_mod.EINVAL, str(exc)) from None
+        self.ins = self.outs = self.raw.sock
+        self.closed = False
+        self.iface = "netlink"
+        self.promisc = False
+        self.seq = self.raw.seq
+        self.queue: deque[Packet] = deque()
+        self.dropped = 0
+        self.overruns = 0
+        self.joined: dict[str, int] = {}
+        self.record = record
+        self.recorded: list[tuple[float, bytes]] = []
+        from ..core.netlink import Session
+
+        self.session = Session(self.context.registry)
+        if self.genl_id is not None:
+            self.context.set_genl({self.family_name: self.genl_id})
+        if self.protocol == C.NETLINK_GENERIC:
+            # This kernel's own ids: the socket talks to no other.
+            self.session.genl_fallback = dict(self.context.host_names())
+        if strict:
+            with contextlib.suppress(OSError):
+                self.raw.sock.setsockopt(270, 12, 1)  # NETLINK_GET_STRICT_CHK
+        if groups is not None and not isinstance(groups, (list, tuple, set, frozenset)):
+            groups = [groups]
+        for g in groups or ():
+            self.join(g)
+
+    # -- family and groups ------------------------------------------------------
+    def _resolve_family(self, family: Any) -> tuple[int, str]:
+        from ..capture import mcast
+
+        if isinstance(family, Family):
+            family = family.spec.name
+        if isinstance(family, int):
+            if not 0 <= family < 32:
+                raise ValueError(f"netlink protocol {family} is out of range (0-31)")
+            return family, C.protocol_name(family).lower()
+        name = str(family).strip()
+        key = name.lower().replace("-", "_")
+        classic = mcast.classic_family(name)
+        if classic is not None:
+            return classic.protocol, classic.name
+        protos = _protocol_names()
+        if key in protos:
+            return protos[key], key.removeprefix("netlink_")
+        reg = self.context.registry
+        for spec in reg.specs:
+            if spec.name == name and not spec.is_genl and spec.protocol != "netlink-core":
+                proto = int(spec.protonum or 0)
+                fam = mcast.classic_by_protocol(proto)
+                return proto, fam.name if fam is not None else spec.name
+        try:
+            found = mcast._find_genl(name, self.netns)
+        except mcast.GroupError as exc:
+            raise OSError(errno_mod.EPROTONOSUPPORT, str(exc)) from None
+        if found is None:
+            known = "a protocol number, " + ", ".join(
+                sorted({f.name for f in mcast.CLASSIC_FAMILIES})
+            )
+            hint = (
+                " (we have a spec for it: is its kernel module loaded?)"
+                if reg.genl_spec(name) is not None
+                else ""
+            )
+            raise ValueError(
+                f"unknown netlink family {name!r}: not {known}, one of our specs, "
+                f"nor a generic netlink family registered on this kernel{hint}"
+            )
+        self.genl_id = found.id
+        self.genl_groups = dict(found.groups)
+        return C.NETLINK_GENERIC, found.name
+
+    def _group_number(self, group: Any) -> tuple[str, int]:
+        from ..capture import mcast
+
+        if isinstance(group, int):
+            if group <= 0:
+                raise ValueError(f"multicast group numbers start at 1, not {group}")
+            return mcast.group_name(
+                self.protocol, group, {v: k for k, v in self.genl_groups.items()}
+            ), group
+        word = str(group)
+        if self.protocol == C.NETLINK_GENERIC:
+            if self.genl_id is None:
+                raise ValueError(
+                    "join generic netlink groups on a socket opened for the family "
+                    "(NetlinkSocket('nl80211', groups=...)), or give the group's number"
+                )
+            picked, _ = mcast._pick(self.family_name, self.genl_groups, [word], "", False)
+        else:
+            fam = mcast.classic_by_protocol(self.protocol)
+            if fam is None:
+                if word.isdigit():
+                    return word, int(word)
+                raise ValueError(
+                    f"no group names known for netlink protocol {self.protocol}: give numbers"
+                )
+            picked, _ = mcast._pick(fam.name, fam.groups, [word], fam.prefix, True)
+        if len(picked) != 1:  # "all"
+            raise ValueError(f"{word!r} names {len(picked)} groups: join them one by one")
+        name, number = next(iter(picked.items()))
+        return name, number
+
+    def join(self, group: Any) -> int:
+        """Join a multicast group (name or number); returns its number.
+        ``all`` joins every group the family has."""
+        from ..capture import mcast
+
+        if isinstance(group, str) and group.strip().lower() == "all":
+            table = (
+                self.genl_groups
+                if self.protocol == C.NETLINK_GENERIC
+                else getattr(mcast.classic_by_protocol(self.protocol), "groups", {})
+            )
+            for name, number in table.items():
+                with contextlib.suppress(OSError):
+                    self._add(name, number)
+            return len(table)
+        try:
+            name, number = self._group_number(group)
+        except mcast.GroupError as exc:
+            raise ValueError(str(exc)) from None
+        self._add(name, number)
+        return number
+
+    def _add(self, name: str, number: int) -> None:
+        try:
+            self.raw.add_membership(number)
+        except NetlinkSocketError as exc:
+            raise OSError(exc.errno or errno_mod.EINVAL, str(exc)) from None
+        self.joined[name] = number
+
+    def leave(self, group: Any) -> None:
+        """Leave a multicast group joined before."""
+        name, number = self._group_number(group)
+        with contextlib.suppress(OSError):
+            self.raw.sock.setsockopt(270, 2, number)  # NETLINK_DROP_MEMBERSHIP
+        self.joined.pop(name, None)
+
+    @property
+    def portid(self) -> int:
+        return self.raw.portid
+
+    # -- sending ----------------------------------------------------------------
+    def _next_seq(self) -> int:
+        self.seq = (self.seq + 1) & 0xFFFFFFFF or 1
+        return self.seq
+
+    def prepare(self, x: Any) -> tuple[Any, bytes]:
+        """The packet as it will be sent and its bytes: a `Netlink` without
+        an explicit ``nlmsg_seq`` gets the socket's next number; bytes and
+        other packets are sent as they are.  Built through the socket's
+        context, so generic netlink ids are this kernel's."""
+        if isinstance(x, NetlinkCooked):
+            x = x.payload
+        if isinstance(x, (bytes, bytearray)):
+            return bytes(x), bytes(x)
+        if isinstance(x, Netlink) and "nlmsg_seq" not in x.fields:
+            x = x.copy()
+            x.nlmsg_seq = self._next_seq()
+        with self.context:
+            data = bytes(x)
+        return x, data
+
+    def send(self, x: Any) -> int:
+        """Send one packet (a `Netlink`, a `NetlinkBatch`, or bytes) in one
+        ``sendmsg``; returns the number of bytes sent."""
+        pkt, data = self.prepare(x)
+        return self._send_bytes(pkt, data)
+
+    def _send_bytes(self, pkt: Any, data: bytes) -> int:
+        now = time.time()
+        with contextlib.suppress(AttributeError):
+            pkt.sent_time = now
+        self._remember(data, now)
+        return self.raw.sock.send(data)
+
+    def _remember(self, data: bytes, now: float) -> None:
+        frame = netlink_pseudo_header(self.protocol) + data
+        if self.record:
+            self.recorded.append((now, frame))
+        self._sync_genl()
+        self.session.decode(frame)  # remembers the requests for extack paths
+
+    def _sync_genl(self) -> None:
+        self.session.genl_overrides.update(self.context.user)
+        self.session.genl_names.update(self.context.names)
+
+    # -- receiving --------------------------------------------------------------
+    def _read(self, timeout: float | None) -> bool:
+        """Read one buffer into the queue; False when nothing came in time."""
+        if timeout is not None:
+            ready, _, _ = select_mod.select([self.raw.sock], [], [], max(0.0, timeout))
+            if not ready:
+                return False
+        try:
+            data, portid, group = self.raw.recvfrom()
+        except OSError as exc:
+            if exc.errno == errno_mod.ENOBUFS:
+                self.overruns += 1
+                log_runtime.warning(
+                    "netlink socket overrun (ENOBUFS): the kernel dropped messages for this socket"
+                )
+                return True
+            if exc.errno in (errno_mod.EAGAIN, errno_mod.EINTR):
+                return True
+            raise
+        now = time.time()
+        if self.record:
+            self.recorded.append((now, netlink_pseudo_header(self.protocol) + data))
+        for pkt in self._split(data, now, portid, group):
+            if len(self.queue) >= MAX_QUEUED:
+                self.queue.popleft()
+                self.dropped += 1
+            self.queue.append(pkt)
+        return True
+
+    def _split(self, data: bytes, now: float, portid: int, group: int) -> list[Packet]:
+        out: list[Packet] = []
+        off = 0
+        hdr = netlink_pseudo_header(self.protocol)
+        while off < len(data):
+            length = _HDR.unpack_from(data, off)[0] if off + 16 <= len(data) else 0
+            end = len(data) if length < 16 else min(len(data), off + ((length + 3) & ~3))
+            chunk = data[off:end]
+            with self.context:
+                pkt = NetlinkCooked(hdr + chunk)
+            pkt.time = now
+            pkt.nl_portid = portid
+            pkt.nl_group = group
+            pkt.nl_error = None
+            if length >= 20 and chunk[4:6] in (b"\x02\x00", b"\x03\x00", b"\x00\x02", b"\x00\x03"):
+                self._explain(pkt, hdr + chunk)
+            out.append(pkt)
+            off = end
+        return out
+
+    def _explain(self, pkt: Packet, frame: bytes) -> None:
+        """Decode an ERROR or DONE with nlshark's dissector (which knows the
+        requests this socket sent) for the extended ACK's attribute path."""
+        self._sync_genl()
+        try:
+            msgs = self.session.decode(frame).messages
+        except Exception:  # the decoder never raises; a bug must not lose the packet
+            return
+        if msgs and msgs[0].error:
+            m = msgs[0]
+            pkt.nl_error = (-(m.error or 0), m.ext_msg, m.ext_path)
+
+    def recv(self, x: int = 0, **kwargs: Any) -> Packet | None:
+        """The next message, waiting for the kernel if none is queued."""
+        while not self.queue:
+            if not self._read(None):
+                return None
+        return self.queue.popleft()
+
+    def recv_raw(self, x: int = 0) -> tuple[Any, Any, Any]:  # pragma: no cover - recv is overridden
+        raise NotImplementedError("NetlinkSocket.recv parses messages itself")
+
+    @staticmethod
+    def select(sockets: list[SuperSocket], remain: float | None = None) -> list[SuperSocket]:
+        ready = [s for s in sockets if getattr(s, "queue", None)]
+        if ready:
+            return ready
+        return SuperSocket.select(sockets, remain)
+
+    # -- requests and answers --------------------------------------------------
+    def sr(  # type: ignore[override]
+        self,
+        x: Any,
+        timeout: float | None = 2.0,
+        check: bool = False,
+        verbose: Any = None,
+        **_: Any,
+    ) -> tuple[SndRcvList, PacketList]:
+        """Send each request and read its whole answer.
+
+        Returns Scapy's ``(answered, unanswered)``: one (request, message)
+        pair per answer message, the NLMSG_DONE or ACK included, and the
+        requests nothing answered within `timeout` seconds of silence.
+        ``check=True`` raises `NetlinkError` for the first negative errno."""
+        pairs: list[Any] = []
+        unanswered: list[Packet] = []
+        for q in self._queries(x):
+            q, answers = self._exchange(q, timeout)
+            if not answers:
+                unanswered.append(q)
+            for a in answers:
+                pairs.append(QueryAnswer(q, a))
+                if check:
+                    err = error_of(a)
+                    if err is not None:
+                        raise err
+        return SndRcvList(pairs), PacketList(unanswered, "Unanswered")
+
+    def sr1(  # type: ignore[override]
+        self, x: Any, timeout: float | None = 2.0, check: bool = False, **kw: Any
+    ) -> Packet | None:
+        """Send one request, read its whole answer, return the first message
+        of it (a dump is still read to its end)."""
+        ans, _ = self.sr(x, timeout=timeout, check=check)
+        return ans[0][1] if ans else None
+
+    def query(self, x: Any, timeout: float | None = 2.0) -> PacketList:
+        """Send one request and return its answer's data messages (without
+        the final NLMSG_DONE or ACK); a kernel error raises `NetlinkError`,
+        no answer raises TimeoutError."""
+        queries = self._queries(x)
+        if len(queries) != 1:
+            raise ValueError(f"query sends one request, not {len(queries)}: use sr")
+        sent, answers = self._exchange(queries[0], timeout)
+        if not answers:
+            raise TimeoutError(f"no answer from the kernel within {timeout} s")
+        out = []
+        for a in answers:
+            err = error_of(a)
+            if err is not None:
+                err.request = sent
+                raise err
+            if _msg_type(a) not in (C.NLMSG_ERROR, C.NLMSG_DONE):
+                out.append(a)
+        return PacketList(out, "Answer")
+
+    def _queries(self, x: Any) -> list[Any]:
+        if isinstance(x, (Packet, bytes, bytearray)):
+            return [x]
+        return list(x)
+
+    def _exchange(self, q: Any, timeout: float | None) -> tuple[Any, list[Packet]]:
+        """Send `q` and read its answer; returns the packet as sent (with
+        its sequence number) and the answer's messages."""
+        pkt, data = self.prepare(q)
+        flags, seq = _request_flags(pkt, data)
+        kept: list[Packet] = []
+        # Messages already queued (events) stay ahead of what we read now.
+        before = list(self.queue)
+        self.queue.clear()
+        self._send_bytes(pkt, data)
+        answers: list[Packet] = []
+        done = False
+        deadline_wait = timeout
+        while not done:
+            if not self.queue and not self._read(deadline_wait):
+                break
+            while self.queue:
+                m = self.queue.popleft()
+                msg = m.payload
+                if not isinstance(msg, Netlink) or msg.nlmsg_seq != seq or seq is None:
+                    kept.append(m)
+                    continue
+                answers.append(m)
+                mtype = msg.nlmsg_type
+                mflags = msg.nlmsg_flags or 0
+                if (
+                    mtype in (C.NLMSG_ERROR, C.NLMSG_DONE)
+                    or not mflags & C.NLM_F_MULTI
+                    and not flags & C.NLM_F_ACK
+                ):
+                    done = True
+                if done:
+                    break
+        self.queue.extendleft(reversed(before + kept))
+        if len(self.queue) > MAX_QUEUED:
+            for _ in range(len(self.queue) - MAX_QUEUED):
+                self.queue.popleft()
+                self.dropped += 1
+        return pkt, answers
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        with contextlib.suppress(Exception):
+            self.raw.close()
+
+    def __repr__(self) -> str:
+        groups = f" groups={sorted(self.joined)}" if self.joined else ""
+        ns = f" netns={self.netns!r}" if self.netns else ""
+        return f"<NetlinkSocket {self.family_name} port={self.portid if not self.closed else '-'}{groups}{ns}>"
+
+
+def _msg_type(pkt: Packet) -> int | None:
+    msg = pkt.payload if isinstance(pkt, NetlinkCooked) else pkt
+    return msg.nlmsg_type if isinstance(msg, Netlink) else None
+
+
+def _request_flags(pkt: Any, data: bytes) -> tuple[int, int | None]:
+    """(flags, seq) of the first message of what was sent."""
+    if len(data) < 16:
+        return 0, None
+    bo = getattr(pkt, "_nl_bo", HOST_BO) if isinstance(pkt, (Netlink, NetlinkBatch)) else HOST_BO
+    _, _, flags, seq, _ = struct.unpack_from(bo + "IHHII", data)
+    return flags, seq
+
+
+def error_of(pkt: Packet) -> NetlinkError | None:
+    """A `NetlinkError` for an NLMSG_ERROR or NLMSG_DONE with a negative
+    errno, None for anything else (an ACK included)."""
+    msg = pkt.payload if isinstance(pkt, NetlinkCooked) else pkt
+    if not isinstance(msg, Netlink) or msg.nlmsg_type not in (C.NLMSG_ERROR, C.NLMSG_DONE):
+        return None
+    code = getattr(msg.payload, "error", None)
+    if not isinstance(code, int) or code >= 0:
+        return None
+    info = getattr(pkt, "nl_error", None)
+    message = attribute = None
+    if info:
+        _, message, attribute = info
+    else:
+        msgattr = [
+            a
+            for a in getattr(msg.payload, "ext_attrs", []) or []
+            if getattr(a, "name", "").endswith("MSG")
+        ]
+        if msgattr:
+            v = msgattr[0].value
+            message = v.decode("utf-8", "replace").rstrip("\0") if isinstance(v, bytes) else str(v)
+    return NetlinkError(-code, message, attribute, getattr(msg.payload, "request", None), pkt)
+
+
+__all__ = ["MAX_QUEUED", "NetlinkError", "NetlinkSocket", "error_of"]
