@@ -176,6 +176,10 @@ COMMANDS = {
         "dissect.commands.fuzz",
         "mutate a message and send the cases in a throwaway namespace",
     ),
+    "craft": (
+        "dissect.commands.craft",
+        "build a message (Scapy or JSON/YAML); show, save or send it",
+    ),
 }
 
 

@@ -96,10 +96,52 @@ def _from_hex(args: argparse.Namespace) -> tuple[int, bytes]:
     return _protocol(args.protocol), data
 
 
+def _from_craft(args: argparse.Namespace) -> tuple[int, bytes]:
+    """A message from a Scapy expression (--craft) or a JSON/YAML
+    description (--craft-file), built as ``nlshark craft`` builds it, with
+    this kernel's generic netlink ids."""
+    from ..scapy import NetlinkContext
+    from ..scapy.craft import (
+        CraftError,
+        from_description,
+        from_expression,
+        load_description,
+        message_protocol,
+    )
+
+    try:
+        if args.craft is not None:
+            msgs = from_expression(args.craft)
+        else:
+            path = args.craft_file
+            try:
+                text = sys.stdin.read() if path == "-" else open(path).read()  # noqa: SIM115
+            except OSError as exc:
+                raise TemplateError(f"--craft-file {path}: {exc.strerror or exc}") from None
+            msgs = (
+                from_expression(text.strip())
+                if path.endswith(".py")
+                else from_description(load_description(text))
+            )
+        if len(msgs) != 1:
+            raise TemplateError(f"the crafted template is {len(msgs)} messages; give one")
+        with NetlinkContext(host=True):
+            m = msgs[0]
+            data = m if isinstance(m, bytes) else bytes(m)
+    except CraftError as exc:
+        raise TemplateError(f"--craft: {exc}") from None
+    except (ValueError, TypeError, KeyError, OverflowError) as exc:
+        raise TemplateError(f"--craft: cannot build the message: {exc}") from None
+    proto = _protocol(args.protocol) if isinstance(m, bytes) else message_protocol(m, 0)
+    return int(proto or 0), data
+
+
 # option dest -> builder; exactly one must be given.
 TEMPLATE_SOURCES: dict[str, Callable[[argparse.Namespace], tuple[int, bytes]]] = {
     "from_file": _from_capture,
     "hex": _from_hex,
+    "craft": _from_craft,
+    "craft_file": _from_craft,
 }
 
 
@@ -115,6 +157,16 @@ def _parser() -> argparse.ArgumentParser:
         "--from", dest="from_file", metavar="FILE", help="take the template from a capture"
     )
     src.add_argument("--hex", metavar="HEX", help="the template as hex bytes (nlmsghdr included)")
+    src.add_argument(
+        "--craft",
+        metavar="EXPR",
+        help="the template as a Scapy expression, as nlshark craft takes it",
+    )
+    src.add_argument(
+        "--craft-file",
+        metavar="FILE",
+        help="the template as a JSON/YAML description (or a .py expression), as nlshark craft takes it",
+    )
     p.add_argument("--frame", type=int, metavar="N", help="with --from: the frame number")
     p.add_argument(
         "--message", type=int, metavar="I", help="with --from: the message of the frame (from 1)"
@@ -123,7 +175,8 @@ def _parser() -> argparse.ArgumentParser:
         "--protocol",
         default="route",
         metavar="P",
-        help="with --hex: netlink protocol (name or number; default route)",
+        help="with --hex (or a crafted bytes template): netlink protocol (name or number; "
+        "default route)",
     )
     p.add_argument(
         "-n",
@@ -186,7 +239,9 @@ def main(argv: list[str]) -> int:
 
     given = [k for k in TEMPLATE_SOURCES if getattr(args, k) is not None]
     if len(given) != 1:
-        return fail("give one template: --from FILE --frame N, or --hex HEX")
+        return fail(
+            "give one template: --from FILE --frame N, --hex HEX, --craft EXPR or --craft-file FILE"
+        )
     if args.count < 1 or args.time_limit <= 0 or args.case_timeout <= 0 or args.recreate_every < 1:
         return fail("-n, --time, --case-timeout and --recreate-every need positive values")
     mutators = None
