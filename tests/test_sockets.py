@@ -157,15 +157,23 @@ def test_sock_diag_missing_is_explained(monkeypatch, capsys):
 # The parser, on hand-made answers
 
 
+# linux/netlink_diag.h: NETLINK_DIAG_* attribute types; the group bitmap is
+# an array of unsigned long.
+NETLINK_DIAG_MEMINFO = 0
+NETLINK_DIAG_GROUPS = 1
+NETLINK_DIAG_FLAGS = 4
+_ULONG = struct.Struct("@L")
+
+
 def _diag(portid: int, groups_bitmap: bytes, extra: bytes = b"") -> bytes:
     body = struct.pack("=BBBBIIIIII", 16, 3, 0, 7, portid, 0, 0, 1234, 5, 0)
-    grp = struct.pack("=HH", 4 + len(groups_bitmap), S.NETLINK_DIAG_GROUPS) + groups_bitmap
+    grp = struct.pack("=HH", 4 + len(groups_bitmap), NETLINK_DIAG_GROUPS) + groups_bitmap
     return body + grp + extra
 
 
 def test_parse_groups_past_the_first_word():
-    width = S._ULONG.size
-    bitmap = S._ULONG.pack(1 << 0 | 1 << 4) + S._ULONG.pack(1 << 2)
+    width = _ULONG.size
+    bitmap = _ULONG.pack(1 << 0 | 1 << 4) + _ULONG.pack(1 << 2)
     info = S.parse_diag_message(_diag(77, bitmap), 0, len(_diag(77, bitmap)))
     assert info is not None
     assert info.groups == [1, 5, width * 8 + 3]
@@ -174,8 +182,8 @@ def test_parse_groups_past_the_first_word():
 
 
 def test_parse_flags_meminfo_and_truncation():
-    mem = struct.pack("=HH", 4 + 36, S.NETLINK_DIAG_MEMINFO) + struct.pack("=9I", *range(10, 19))
-    flags = struct.pack("=HHI", 8, S.NETLINK_DIAG_FLAGS, 0x1 | 0x8 | 0x100)
+    mem = struct.pack("=HH", 4 + 36, NETLINK_DIAG_MEMINFO) + struct.pack("=9I", *range(10, 19))
+    flags = struct.pack("=HHI", 8, NETLINK_DIAG_FLAGS, 0x1 | 0x8 | 0x100)
     data = _diag(1, b"", mem + flags)
     info = S.parse_diag_message(data, 0, len(data))
     assert info is not None
@@ -184,7 +192,7 @@ def test_parse_flags_meminfo_and_truncation():
     # a message shorter than struct netlink_diag_msg is no socket
     assert S.parse_diag_message(data, 0, 20) is None
     # an attribute running past the end is ignored, the socket is kept
-    bad = _diag(1, b"") + struct.pack("=HH", 200, S.NETLINK_DIAG_FLAGS)
+    bad = _diag(1, b"") + struct.pack("=HH", 200, NETLINK_DIAG_FLAGS)
     info = S.parse_diag_message(bad, 0, len(bad))
     assert info is not None and info.flags is None
 

@@ -5,8 +5,8 @@ namespace: a SOCK_DIAG_BY_FAMILY dump on NETLINK_SOCK_DIAG with a
 ``struct netlink_diag_req`` (linux/netlink_diag.h) for all protocols,
 showing memory counters, joined groups and flags.  Each answer is a
 ``struct netlink_diag_msg`` (protocol, port id, peer, inode) followed by
-NETLINK_DIAG_* attributes; `parse_diag_message` reads one, in the only place
-that knows the layout.  The kernel answers for the namespace the asking
+NETLINK_DIAG_* attributes, which our SOCK_DIAG spec decodes like any
+captured answer; `info_from_message` reads a socket from the decoded tree.  The kernel answers for the namespace the asking
 socket lives in, so ``netns`` selects whose sockets are listed.
 
 Owners are found the way ``ss -p`` finds them: every ``/proc/PID/fd/N`` that
@@ -29,44 +29,31 @@ import os
 import struct
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..core.constants import protocol_name
+from ..core.netlink import Message, Node, Session
+from .linktypes import netlink_pseudo_header
 from .nlsocket import NLM_F_DUMP, NetlinkSocketError, RawNetlinkSocket, error_of
 
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20  # linux/sock_diag.h
 AF_NETLINK = 16
 NDIAG_PROTO_ALL = 0xFF
-# linux/netlink_diag.h: NDIAG_SHOW_* and NETLINK_DIAG_* attribute types
+# linux/netlink_diag.h: what the request asks to be shown.  Everything in
+# the answers is read from the tree our SOCK_DIAG spec decodes
+# (plugins/sock-diag.yaml: netlink-diag-msg, netlink-diag-attrs).
 NDIAG_SHOW_MEMINFO = 0x1
 NDIAG_SHOW_GROUPS = 0x2
 NDIAG_SHOW_RING_CFG = 0x4
 NDIAG_SHOW_FLAGS = 0x8
-NETLINK_DIAG_MEMINFO = 0
-NETLINK_DIAG_GROUPS = 1
-NETLINK_DIAG_FLAGS = 4
-NDIAG_FLAGS = {
-    0x01: "cb_running",
-    0x02: "pktinfo",
-    0x04: "broadcast_error",
-    0x08: "no_enobufs",
-    0x10: "listen_all_nsid",
-    0x20: "cap_ack",
-}
-# linux/sock_diag.h: enum of SK_MEMINFO_* indexes into NETLINK_DIAG_MEMINFO
-SK_MEMINFO_NAMES = (
-    "rmem_alloc", "rcvbuf", "wmem_alloc", "sndbuf", "fwd_alloc", "wmem_queued", "optmem",
-    "backlog", "drops",
-)  # fmt: skip
 # include/net/tcp_states.h values the kernel reuses for netlink sockets.
 TCP_ESTABLISHED = 1
 TCP_CLOSE = 7
-# struct netlink_diag_req and struct netlink_diag_msg
+# struct netlink_diag_req
 _DIAG_REQ = struct.Struct("=BBHIIII")
-_DIAG_MSG = struct.Struct("=BBBBIIIIII")
 _NLMSGHDR = struct.Struct("=IHHII")
-_NLATTR = struct.Struct("=HH")
-_ULONG = struct.Struct("@L")  # the group bitmap is an array of unsigned long
+NLM_F_MULTI = 0x2
 
 
 class SocketQueryError(Exception):
@@ -88,6 +75,7 @@ class NetlinkSocketInfo:
     wqueue: int | None  # bytes being written (SK_MEMINFO_WMEM_ALLOC)
     meminfo: dict[str, int]
     flags: int | None
+    flag_names: list[str]  # as the spec's ndiag-flags enum names them
     inode: int
     cookie: int
     # The processes holding the socket (a socket can be shared after fork);
@@ -117,13 +105,6 @@ class NetlinkSocketInfo:
             self.state, str(self.state)
         )
 
-    @property
-    def flag_names(self) -> list[str]:
-        f = self.flags or 0
-        names = [n for bit, n in NDIAG_FLAGS.items() if f & bit]
-        rest = f & ~sum(NDIAG_FLAGS)
-        return names + ([hex(rest)] if rest else [])
-
     def as_dict(self) -> dict[str, object]:
         return {
             "protocol": self.protocol,
@@ -147,59 +128,76 @@ class NetlinkSocketInfo:
         }
 
 
-def _attrs(data: bytes, off: int, end: int) -> dict[int, bytes]:
-    out: dict[int, bytes] = {}
-    while off + 4 <= end:
-        length, nla_type = _NLATTR.unpack_from(data, off)
-        if length < 4 or off + length > end:
-            break
-        out.setdefault(nla_type & 0x3FFF, data[off + 4 : off + length])
-        off += (length + 3) & ~3
-    return out
+_SESSION: Session | None = None
 
 
-def _bitmap_groups(raw: bytes) -> list[int]:
-    """Group numbers set in a bitmap of unsigned longs: bit n is group n + 1."""
-    groups = []
-    width = _ULONG.size * 8
-    for i in range(len(raw) // _ULONG.size):
-        word = _ULONG.unpack_from(raw, i * _ULONG.size)[0]
-        while word:
-            low = word & -word
-            groups.append(i * width + low.bit_length())
-            word ^= low
-    return groups
+def _session() -> Session:
+    global _SESSION
+    if _SESSION is None:
+        _SESSION = Session()
+    return _SESSION
 
 
 def parse_diag_message(data: bytes, off: int, end: int) -> NetlinkSocketInfo | None:
-    """The netlink_diag_msg and attributes of the message body ``data[off:end]``."""
-    if end - off < _DIAG_MSG.size:
-        return None
-    (_family, stype, proto, state, portid, dst_portid, dst_group, ino, ck0, ck1) = (
-        _DIAG_MSG.unpack_from(data, off)
+    """The socket described by the netlink_diag_msg body ``data[off:end]``."""
+    body = bytes(data[off:end])
+    frame = (
+        netlink_pseudo_header(NETLINK_SOCK_DIAG)
+        + _NLMSGHDR.pack(16 + len(body), SOCK_DIAG_BY_FAMILY, NLM_F_MULTI, 0, 0)
+        + body
     )
-    attrs = _attrs(data, off + _DIAG_MSG.size, end)
+    msgs = _session().decode(frame).messages
+    return info_from_message(msgs[0]) if msgs else None
+
+
+def info_from_message(msg: Message) -> NetlinkSocketInfo | None:
+    """A socket from one decoded SOCK_DIAG_BY_FAMILY answer about an
+    AF_NETLINK socket; None when the message is not one, or is too short
+    for struct netlink_diag_msg."""
+    members: dict[str, Any] = {}
+    attrs: dict[str, Node] = {}
+    for c in msg.node.children or ():
+        if c.abbrev.endswith(".netlink_diag_msg"):
+            for m in c.children or ():
+                members[m.abbrev.rsplit(".", 1)[1]] = m.value
+        elif c.abbrev.startswith("sockdiag.netlink.") and c.abbrev.count(".") == 2:
+            attrs.setdefault(c.abbrev.rsplit(".", 1)[1], c)
+    if members.get("ndiag_family") != AF_NETLINK or not isinstance(
+        members.get("ndiag_cookie"), int
+    ):
+        return None
     meminfo: dict[str, int] = {}
-    raw = attrs.get(NETLINK_DIAG_MEMINFO, b"")
-    for i in range(len(raw) // 4):
-        name = SK_MEMINFO_NAMES[i] if i < len(SK_MEMINFO_NAMES) else f"meminfo_{i}"
-        meminfo[name] = struct.unpack_from("=I", raw, i * 4)[0]
-    flags_raw = attrs.get(NETLINK_DIAG_FLAGS)
+    mem = attrs.get("meminfo")
+    for i, m in enumerate(mem.children or () if mem is not None else ()):
+        if isinstance(m.value, int):
+            name = m.name.removeprefix("SK_MEMINFO_").lower() if m.name else f"meminfo_{i}"
+            meminfo[name] = m.value
+    groups = attrs.get("groups")
+    flags = attrs.get("flags")
+    flag_value = flags.value if flags is not None and isinstance(flags.value, int) else None
     return NetlinkSocketInfo(
-        protocol=proto,
-        portid=portid,
-        dst_portid=dst_portid,
-        dst_group=dst_group,
-        groups=_bitmap_groups(attrs.get(NETLINK_DIAG_GROUPS, b"")),
-        state=state,
-        sock_type=stype,
+        protocol=int(members.get("ndiag_protocol") or 0),
+        portid=int(members.get("ndiag_portid") or 0),
+        dst_portid=int(members.get("ndiag_dst_portid") or 0),
+        dst_group=int(members.get("ndiag_dst_group") or 0),
+        groups=list(groups.value) if groups is not None and isinstance(groups.value, list) else [],
+        state=int(members.get("ndiag_state") or 0),
+        sock_type=int(members.get("ndiag_type") or 0),
         rqueue=meminfo.get("rmem_alloc"),
         wqueue=meminfo.get("wmem_alloc"),
         meminfo=meminfo,
-        flags=struct.unpack_from("=I", flags_raw)[0] if flags_raw and len(flags_raw) >= 4 else None,
-        inode=ino,
-        cookie=ck0 | ck1 << 32,
+        flags=flag_value,
+        flag_names=_flag_names(flags) if flags is not None and flag_value else [],
+        inode=int(members.get("ndiag_ino") or 0),
+        cookie=int(members.get("ndiag_cookie") or 0),
     )
+
+
+def _flag_names(node: Node) -> list[str]:
+    """``0x00000109 (CB_RUNNING|NO_ENOBUFS|0x100)`` -> [cb_running, no_enobufs, 0x100]."""
+    shown = node.display or ""
+    inner = shown[shown.find("(") + 1 : shown.rfind(")")] if "(" in shown else ""
+    return [n.lower() if not n.startswith("0x") else n for n in inner.split("|") if n]
 
 
 def diag_request() -> bytes:
@@ -226,19 +224,15 @@ def query_sockets(netns: str | None = None, timeout: float = 5.0) -> list[Netlin
                             "is not available (load the netlink_diag module)"
                         )
                     raise SocketQueryError(f"netlink socket dump refused: {os.strerror(err)}")
-                off = 0
-                while off + 16 <= len(data):
-                    length, mtype = _NLMSGHDR.unpack_from(data, off)[:2]
-                    if length < 16 or off + length > len(data):
-                        break
-                    if mtype == SOCK_DIAG_BY_FAMILY:
-                        info = parse_diag_message(data, off + 16, off + length)
-                        # A socket that joined groups came twice in the dumps
-                        # seen here (6.18: the port table, then the multicast
-                        # list are walked): keep one per inode.
-                        if info is not None and info.inode not in out:
-                            out[info.inode] = info
-                    off += (length + 3) & ~3
+                for msg in _session().decode(sock.as_frame(data)).messages:
+                    if msg.type != SOCK_DIAG_BY_FAMILY:
+                        continue
+                    info = info_from_message(msg)
+                    # A socket that joined groups came twice in the dumps
+                    # seen here (6.18: the port table, then the multicast
+                    # list are walked): keep one per inode.
+                    if info is not None and info.inode not in out:
+                        out[info.inode] = info
     except NetlinkSocketError as exc:
         raise SocketQueryError(str(exc)) from None
     except OSError as exc:
