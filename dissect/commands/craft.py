@@ -27,6 +27,7 @@ from typing import IO, Any
 
 def _parser() -> argparse.ArgumentParser:
     from ..render.output import add_output_options
+    from .where import add_netns_options
 
     p = argparse.ArgumentParser(
         prog="nlshark craft",
@@ -77,18 +78,7 @@ def _parser() -> argparse.ArgumentParser:
         "(pcapng; pcap when OUT ends in .pcap)",
     )
     p.add_argument("--send", action="store_true", help="send to the kernel and dissect the answers")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument(
-        "--netns",
-        default="new",
-        metavar="new|NAME",
-        help="with --send: 'new' (default) a fresh namespace deleted at exit; NAME an existing one",
-    )
-    where.add_argument(
-        "--host",
-        action="store_true",
-        help="with --send: send in the host's own namespace (explicit only: it can change this machine)",
-    )
+    add_netns_options(p, "with --send: ")
     p.add_argument(
         "--timeout",
         type=float,
@@ -177,32 +167,9 @@ def main(argv: list[str]) -> int:
             return 0
         _print(args, built, [(time.time_ns(), f) for f in _frames(built)], sys.stdout)
         return 0
-    if args.host:
-        print(
-            "nlshark craft: warning: sending in the host's own network namespace: "
-            "the message(s) can change this machine",
-            file=sys.stderr,
-        )
-        return _send(args, built, None)
-    if args.netns != "new":
-        from ..analysis.netns import netns_exists
+    from .where import in_chosen_netns
 
-        if not netns_exists(args.netns):
-            return _fail(f"no network namespace {args.netns!r}")
-        return _send(args, built, args.netns)
-    from ..analysis.netns import NetnsError, ScratchNetns, run_isolated
-
-    def fresh() -> int:
-        try:
-            scratch = ScratchNetns("craft")
-        except NetnsError as exc:
-            return _fail(str(exc))
-        try:
-            return _send(args, built, scratch.name)
-        finally:
-            scratch.close()
-
-    return run_isolated(fresh)
+    return in_chosen_netns(args, "nlshark craft", "craft", lambda netns: _send(args, built, netns))
 
 
 class Built:

@@ -18,6 +18,8 @@ from .. import __version__
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .where import add_netns_options
+
     p = argparse.ArgumentParser(
         prog="nlshark replay",
         description="Re-send the user->kernel requests of a capture to the local kernel, inside "
@@ -31,18 +33,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILTER",
         help="replay only the requests matching this display filter",
     )
-    where = p.add_mutually_exclusive_group()
-    where.add_argument(
-        "--netns",
-        default="new",
-        metavar="new|NAME",
-        help="'new' (default): a fresh namespace deleted at exit; NAME: an existing one (ip netns)",
-    )
-    where.add_argument(
-        "--host",
-        action="store_true",
-        help="replay in the host's own namespace (changes this machine: explicit only)",
-    )
+    add_netns_options(p)
     p.add_argument("-w", dest="write_file", metavar="OUT", help="record the new exchange (pcapng)")
     p.add_argument(
         "-T", dest="format", choices=["text", "json"], default="text", help="report format"
@@ -90,41 +81,17 @@ def main(argv: list[str]) -> int:
     except OSError as exc:
         print(f"nlshark replay: {args.file}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    if args.host:
-        return _run(args, loaded, registry)
-    from ..analysis.netns import run_isolated
+    from .where import in_chosen_netns
 
-    # Alone in a new PID namespace, a request naming a pid (IFLA_NET_NS_PID)
-    # cannot reach the host's network namespace: see run_isolated.
-    return run_isolated(lambda: _run(args, loaded, registry))
+    return in_chosen_netns(
+        args, "nlshark replay", "replay", lambda netns: _run(args, loaded, registry, netns)
+    )
 
 
-def _run(args: argparse.Namespace, loaded: Any, registry: Any) -> int:
-    from ..analysis.netns import NetnsError, ScratchNetns, netns_exists
+def _run(args: argparse.Namespace, loaded: Any, registry: Any, netns: str | None) -> int:
     from ..analysis.replay import Replayer, outcome_line, summary_line
     from ..capture.nlsocket import NetlinkSocketError
 
-    scratch = None
-    netns: str | None
-    if args.host:
-        print(
-            "nlshark replay: warning: replaying in the host's own network namespace: "
-            "the requests change this machine",
-            file=sys.stderr,
-        )
-        netns = None
-    elif args.netns == "new":
-        try:
-            scratch = ScratchNetns("replay")
-        except NetnsError as exc:
-            print(f"nlshark replay: {exc}", file=sys.stderr)
-            return 2
-        netns = scratch.name
-    else:
-        if not netns_exists(args.netns):
-            print(f"nlshark replay: no network namespace {args.netns!r}", file=sys.stderr)
-            return 2
-        netns = args.netns
     writer: Any = None
     try:
         if args.write_file:
@@ -178,5 +145,3 @@ def _run(args: argparse.Namespace, loaded: Any, registry: Any) -> int:
     finally:
         if writer is not None:
             writer.close()
-        if scratch is not None:
-            scratch.close()
