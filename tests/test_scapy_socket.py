@@ -205,3 +205,29 @@ def test_ip_can_be_used_beside(tmp_path):
         assert nl.portid != 0
         subprocess.run(["ip", "-n", ns, "link", "show"], check=True, capture_output=True)
         assert nl.sr1(Netlink(nlmsg_flags="REQUEST|ACK") / rt.getlink(ifi_index=1))
+
+
+def test_a_batch_of_requests_is_answered_message_by_message():
+    from dissect.scapy import NetlinkBatch
+
+    with named_netns() as ns, NetlinkSocket("route", netns=ns) as nl:
+        batch = NetlinkBatch(
+            msgs=[
+                Netlink(nlmsg_flags="REQUEST|ACK") / rt.setlink(ifi_index=1, txqlen=42),
+                Netlink(nlmsg_flags="REQUEST|DUMP") / rt.getlink(),
+                Netlink(nlmsg_flags="REQUEST|ACK") / rt.setlink(ifi_index=77),
+            ]
+        )
+        ans, unans = nl.sr(batch)
+        assert not unans
+        sent = ans[0][0]
+        seqs = [m.nlmsg_seq for m in sent.msgs]
+        assert len(set(seqs)) == 3 and 0 not in seqs
+        by_seq: dict[int, list[int]] = {}
+        for _, a in ans:
+            by_seq.setdefault(a[Netlink].nlmsg_seq, []).append(a[Netlink].nlmsg_type)
+        assert by_seq[seqs[0]] == [2]  # the ACK
+        assert by_seq[seqs[1]][-1] == 3 and 16 in by_seq[seqs[1]]  # the dump, to its DONE
+        assert by_seq[seqs[2]] == [2]
+        errs = [a[Netlink].payload.error for _, a in ans if a[Netlink].nlmsg_type == 2]
+        assert errs == [0, -errno.ENODEV]

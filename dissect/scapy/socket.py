@@ -315,6 +315,13 @@ class NetlinkSocket(SuperSocket):
         if isinstance(x, Netlink) and "nlmsg_seq" not in x.fields:
             x = x.copy()
             x.nlmsg_seq = self._next_seq()
+        elif isinstance(x, NetlinkBatch) and any(
+            isinstance(m, Netlink) and "nlmsg_seq" not in m.fields for m in x.msgs or []
+        ):
+            x = x.copy()
+            for m in x.msgs:
+                if isinstance(m, Netlink) and "nlmsg_seq" not in m.fields:
+                    m.nlmsg_seq = self._next_seq()
         with self.context:
             data = bytes(x)
         return x, data
@@ -487,22 +494,23 @@ class NetlinkSocket(SuperSocket):
         """Send `q` and read its answer; returns the packet as sent (with
         its sequence number) and the answer's messages."""
         pkt, data = self.prepare(q)
-        flags, seq = _request_flags(pkt, data)
+        # Every message of the buffer is answered on its own (a batch of
+        # requests); the exchange ends when each one's answer has.
+        pending = dict(_requests(data, getattr(pkt, "_nl_bo", HOST_BO)))
         kept: list[Packet] = []
         # Messages already queued (events) stay ahead of what we read now.
         before = list(self.queue)
         self.queue.clear()
         self._send_bytes(pkt, data)
         answers: list[Packet] = []
-        done = False
-        deadline_wait = timeout
-        while not done:
-            if not self.queue and not self._read(deadline_wait):
+        while pending:
+            if not self.queue and not self._read(timeout):
                 break
-            while self.queue:
+            while self.queue and pending:
                 m = self.queue.popleft()
                 msg = m.payload
-                if not isinstance(msg, Netlink) or msg.nlmsg_seq != seq or seq is None:
+                seq = msg.nlmsg_seq if isinstance(msg, Netlink) else None
+                if seq not in pending:
                     kept.append(m)
                     continue
                 answers.append(m)
@@ -511,11 +519,9 @@ class NetlinkSocket(SuperSocket):
                 if (
                     mtype in (C.NLMSG_ERROR, C.NLMSG_DONE)
                     or not mflags & C.NLM_F_MULTI
-                    and not flags & C.NLM_F_ACK
+                    and not pending[seq] & C.NLM_F_ACK
                 ):
-                    done = True
-                if done:
-                    break
+                    del pending[seq]
         self.queue.extendleft(reversed(before + kept))
         if len(self.queue) > MAX_QUEUED:
             for _ in range(len(self.queue) - MAX_QUEUED):
@@ -541,13 +547,17 @@ def _msg_type(pkt: Packet) -> int | None:
     return msg.nlmsg_type if isinstance(msg, Netlink) else None
 
 
-def _request_flags(pkt: Any, data: bytes) -> tuple[int, int | None]:
-    """(flags, seq) of the first message of what was sent."""
-    if len(data) < 16:
-        return 0, None
-    bo = getattr(pkt, "_nl_bo", HOST_BO) if isinstance(pkt, (Netlink, NetlinkBatch)) else HOST_BO
-    _, _, flags, seq, _ = struct.unpack_from(bo + "IHHII", data)
-    return flags, seq
+def _requests(data: bytes, bo: str) -> list[tuple[int, int]]:
+    """(seq, flags) of each message in a buffer that was sent."""
+    out = []
+    off = 0
+    while off + 16 <= len(data):
+        length, _, flags, seq, _ = struct.unpack_from(bo + "IHHII", data, off)
+        out.append((seq, flags))
+        if length < 16:
+            break
+        off += (length + 3) & ~3
+    return out
 
 
 def error_of(pkt: Packet) -> NetlinkError | None:
