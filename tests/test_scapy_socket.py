@@ -231,3 +231,13 @@ def test_a_batch_of_requests_is_answered_message_by_message():
         assert by_seq[seqs[2]] == [2]
         errs = [a[Netlink].payload.error for _, a in ans if a[Netlink].nlmsg_type == 2]
         assert errs == [0, -errno.ENODEV]
+
+
+def test_uevents_arrive_whole():
+    """Kernel uevents are bare text without a netlink header: one packet each."""
+    with named_netns() as ns, NetlinkSocket("kobject_uevent", groups=["kernel"], netns=ns) as nl:
+        ns_run(ns, "ip", "link", "add", "ua", "type", "veth", "peer", "name", "ub")
+        events = nl.sniff(timeout=1.0)
+    texts = [bytes(p)[16:] for p in events]
+    assert any(t.startswith(b"add@/devices/virtual/net/ua\0") for t in texts)
+    assert all(b"ACTION=" in t for t in texts)

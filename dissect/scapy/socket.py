@@ -62,6 +62,7 @@ from ..core.display import errno_name, errno_text
 from .layers import HOST_BO, Family, Netlink, NetlinkBatch, NetlinkContext, NetlinkCooked, NlBody
 
 _HDR = struct.Struct("=IHHII")
+NETLINK_KOBJECT_UEVENT = 15
 # Multicast events and other unanswered messages kept for recv/sniff; past
 # this many the oldest are dropped and counted in `NetlinkSocket.dropped`.
 MAX_QUEUED = 65536
@@ -383,6 +384,14 @@ class NetlinkSocket(SuperSocket):
         out: list[Packet] = []
         off = 0
         hdr = netlink_pseudo_header(self.protocol)
+        if self.protocol == NETLINK_KOBJECT_UEVENT:
+            # lib/kobject_uevent.c sends each event as bare text (udev's
+            # re-broadcast as a "libudev" header and text): no nlmsghdr.
+            off = len(data)
+            with self.context:
+                pkt = NetlinkCooked(hdr + data)
+            pkt.time, pkt.nl_portid, pkt.nl_group, pkt.nl_error = now, portid, group, None
+            out.append(pkt)
         while off < len(data):
             length = _HDR.unpack_from(data, off)[0] if off + 16 <= len(data) else 0
             end = len(data) if length < 16 else min(len(data), off + ((length + 3) & ~3))
