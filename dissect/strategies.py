@@ -383,7 +383,7 @@ def _layout_values(draw: Any, layout: Any, bo: str, to_kernel: bool, depth: int)
             else:
                 out[item.name] = draw(_layout_int(item))
         elif isinstance(item, B.Chars):
-            out[item.name] = draw(_TEXT.map(lambda t, n=item.size: t.encode()[: n - 1]))
+            out[item.name] = draw(_TEXT).encode()[: item.size - 1]
         elif isinstance(item, B.Text):
             out[item.name] = draw(_text(item))
         elif isinstance(item, B.Properties):
@@ -519,16 +519,19 @@ def message_of(
     return _message(mtype, bo or "", registry)
 
 
-MUTATIONS = ("nla_len", "nlmsg_len", "pad", "truncate", "oversize", "unknown_type")
+MUTATIONS = ("nla_len", "nlmsg_len", "pad", "truncate", "oversize", "unknown_type", "length", "cut")
 # attribute kinds whose payload has a fixed size, so extra bytes are a defect
 _FIXED_KINDS = ("int", "flag", "struct", "bitfield32")
 
 
 @st.composite
 def _malformed(draw: Any, base: st.SearchStrategy[Any]) -> tuple[Any, str]:
+    from .scapy.hookbodies import NlHookBody, NlHookFrame
     from .scapy.layers import NlAttr, unknown_attr
 
     msg = draw(base)
+    if isinstance(msg, NlHookFrame) or isinstance(msg.payload, NlHookBody):
+        return _malformed_declared(draw, msg)
     body = msg.payload
     has_attrs = "attrs" in body.fieldtype
     attrs = list(body.getfieldval("attrs") or []) if has_attrs else []
@@ -569,6 +572,42 @@ def _malformed(draw: Any, base: st.SearchStrategy[Any]) -> tuple[Any, str]:
             del attrs[i + 1 :]  # a cut attribute is the last one
     if has_attrs:
         body.attrs = attrs
+    return msg, kind
+
+
+def _malformed_declared(draw: Any, msg: Any) -> tuple[Any, str]:
+    """A body or frame of a declared hook layout with one defect: a length
+    member larger than what follows (``length``), the datagram's last byte
+    cut (``cut``, frames), or a wrong ``nlmsg_len``."""
+    import struct
+
+    from .scapy.hookbodies import NlHookFrame, _int_fmt
+    from .schema import bodies as B
+
+    frame = isinstance(msg, NlHookFrame)
+    target = msg if frame else msg.payload
+    items = target._nl_hook.items
+    lengths = [
+        (i, it) for i, it in enumerate(items) if isinstance(it, B.Int) and it.length_of is not None
+    ]
+    kinds = (["cut"] if frame else ["nlmsg_len"]) + (["length"] if lengths else [])
+    kind = draw(st.sampled_from(kinds))
+    if kind == "nlmsg_len":
+        right = len(bytes(msg))
+        msg.nlmsg_len = draw(st.integers(0, 0xFFFFFFFF).filter(lambda n: n != right))
+    elif kind == "cut":
+        data = bytes(msg)
+        msg = type(msg)(data[:-1])
+    else:
+        index, item = draw(st.sampled_from(lengths))
+        fmt = _int_fmt(item, target._nl_bo)
+        built = target._write_parts()[index]
+        now = list(struct.unpack(fmt[0] + str(item.count) + fmt[1:], built))
+        top = (1 << (8 * struct.calcsize(fmt))) - 1
+        now[0] = min(top, now[0] + draw(st.integers(1, 64)))
+        if now[0] == struct.unpack_from(fmt, built)[0]:
+            now[0] = 0  # at its largest already: 0 promises less
+        setattr(target, item.name, now if item.count > 1 else now[0])
     return msg, kind
 
 

@@ -43,7 +43,7 @@ from ..schema import bodies as B
 from ..schema.compile import load_hook
 from ..schema.spec import Spec
 from .fields import NlArrayField, NlBytesField, NlIntField, NlPadField
-from .layers import HOST_BO, NlBody, _class_name, _NlPacket, pyname, registry
+from .layers import HOST_BO, NlBody, _class_name, _NlPacket, registry
 
 
 def _fix(v: Any) -> Any:
@@ -290,10 +290,10 @@ class _HookCodec(Packet):
                 parts.append(_bytes(v))
         names = [item.name for item in items]
         for index, item in computed:
-            target = item.length_of or item.offset_of
-            j = names.index(target) if target in names else None
-            if j is None:
+            target = item.length_of or item.offset_of or ""
+            if target not in names:
                 continue
+            j = names.index(target)
             fmt = _int_fmt(item, self._nl_bo)
             if item.offset_of:
                 nums = [sum(len(p) for p in parts[:j])]
@@ -513,7 +513,7 @@ def hook_body_class(
             "_nl_header_fields": [],
             "_nl_bo": bo,
             "_nl_hook": layout,
-            "_nl_hook_fn": staticmethod(fn),
+            "_nl_hook_fn": staticmethod(fn),  # type: ignore[arg-type]
             "_nl_nitems": len(fields),
             "_nl_to_kernel": role == "request",
             "__module__": __name__,
@@ -603,7 +603,7 @@ def form_class(protocol: int, key: Any = None, bo: str = HOST_BO) -> type[NlHook
             "name": this.title if key is not None else C.protocol_name(protocol),
             "fields_desc": [*fields, NlBytesField("extra", b"")],
             "_nl_hook": this,
-            "_nl_hook_fn": staticmethod(fn),
+            "_nl_hook_fn": staticmethod(fn),  # type: ignore[arg-type]
             "_nl_nitems": len(fields),
             "_nl_bo": bo,
             "_nl_protocol": protocol,
@@ -615,7 +615,9 @@ def form_class(protocol: int, key: Any = None, bo: str = HOST_BO) -> type[NlHook
         if key is None:
             attrs["dispatch_hook"] = NlHookFrame.__dict__["dispatch_hook"]
         cls = type(  # type: ignore[assignment]
-            _class_name("frame", C.protocol_name(protocol), str(key or ""), "be" if bo == ">" else ""),
+            _class_name(
+                "frame", C.protocol_name(protocol), str(key or ""), "be" if bo == ">" else ""
+            ),
             (NlHookFrame,),
             attrs,
         )
