@@ -58,15 +58,20 @@ def _registry(registry: Any = None) -> Any:
 
 
 def message_types(registry: Any = None) -> list[MessageType]:
-    """Every message type of every family in the registry, except those
-    whose body a Python hook decodes or a header member selects (see
-    docs/scapy.md, "Not generated yet").
+    """Every message type of every family in the registry: operations
+    (a body a header member selects draws one of its formats; a body a
+    Python hook decodes, its hook module's declared layout), and the forms
+    of frames a ``frame-hook`` decodes (uevents: op ``kernel``/``udev``).
+    Hooks that declare no layout (a user's plugin) are left out.
 
     A number that two operations claim in the same direction (rt-neigh's
     delneigh request and a notification declared with the same number)
     reads as the first one on the wire, as in the registry; the later ones
     are left out, since no dissector can tell them apart."""
+    from .scapy.hookbodies import form_class
     from .scapy.layers import owned_number
+    from .schema.bodies import declared
+    from .schema.compile import load_hook
 
     reg = _registry(registry)
     out = []
@@ -75,11 +80,12 @@ def message_types(registry: Any = None) -> list[MessageType]:
         if spec.protocol == "netlink-core":
             continue
         proto = 16 if spec.is_genl else int(spec.protonum or 0)
+        if spec.frame_hook and registry is None:
+            frame = form_class(proto)
+            for key in frame._nl_forms if frame is not None else ():
+                out.append(MessageType(spec.name, str(key), "event", proto, 0))
         for op in spec.operations:
-            if op.hook or op.sub_message:
-                # Bodies decoded by a Python hook (audit records, connector
-                # messages) or chosen by a header member (SOCK_DIAG by
-                # sdiag_family) have no generated layer yet.
+            if op.hook and declared(load_hook(spec.source, op.hook)[0]) is None:
                 continue
             for role, values in (
                 ("request", op.requests),
@@ -325,34 +331,132 @@ def set_values(
 
 
 # ---------------------------------------------------------------------------
+# Bodies a Python hook decodes (declared layouts, dissect.schema.bodies)
+
+_WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_", min_size=1, max_size=8)
+_VALUE = st.text(
+    alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E, exclude_characters="\"'="),
+    min_size=1,
+    max_size=12,
+)
+_PROP_KEY = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ_", min_size=1, max_size=10).filter(
+    lambda k: k not in ("ACTION", "DEVPATH")  # they would contradict a kernel header
+)
+_DEVPATH = st.lists(_WORD, min_size=1, max_size=3).map(lambda p: "/devices/" + "/".join(p))
+_ACTIONS = ("add", "remove", "change", "move", "online", "offline", "bind", "unbind")
+
+
+def _text(item: Any) -> st.SearchStrategy[bytes]:
+    from .scapy.hookbodies import audit_text
+
+    if item.style == "audit":
+        stamp = st.none() | st.tuples(
+            st.integers(0, 2**32), st.integers(0, 999), st.integers(0, 2**32)
+        )
+        pairs = st.lists(st.tuples(_WORD, _VALUE | _TEXT), min_size=1, max_size=5)
+        return st.builds(lambda p, s: audit_text(p, s), pairs, stamp)
+    if (item.label or item.name) == "ACTION@DEVPATH":
+        return st.builds(lambda a, d: f"{a}@{d}".encode(), st.sampled_from(_ACTIONS), _DEVPATH)
+    return _TEXT.map(str.encode)
+
+
+def _layout_int(item: Any) -> st.SearchStrategy[int]:
+    if item.choices:
+        return st.sampled_from(sorted(item.choices))
+    if item.limit is not None:
+        return st.integers(0, item.limit)
+    return _int(item.code)
+
+
+@st.composite
+def _layout_values(draw: Any, layout: Any, bo: str, to_kernel: bool, depth: int) -> dict[str, Any]:
+    from .scapy.hookbodies import part_class
+    from .schema import bodies as B
+
+    out: dict[str, Any] = {}
+    for item in layout.items:
+        if isinstance(item, B.Int):
+            if item.length_of or item.offset_of:
+                continue  # computed
+            if item.count > 1:
+                out[item.name] = draw(st.lists(_layout_int(item), max_size=min(item.count, 4)))
+            else:
+                out[item.name] = draw(_layout_int(item))
+        elif isinstance(item, B.Chars):
+            out[item.name] = draw(_TEXT).encode()[: item.size - 1]
+        elif isinstance(item, B.Text):
+            out[item.name] = draw(_text(item))
+        elif isinstance(item, B.Properties):
+            out[item.name] = draw(st.lists(st.tuples(_PROP_KEY, _TEXT), max_size=5))
+        elif isinstance(item, B.Strings):
+            n = next(
+                (i.count for i in layout.items if isinstance(i, B.Int) and i.name == item.lengths),
+                1,
+            )
+            out[item.name] = draw(st.lists(_TEXT.map(str.encode), min_size=n, max_size=n))
+        elif isinstance(item, B.Rest):
+            out[item.name] = draw(st.binary(max_size=16))
+        elif isinstance(item, B.Choice):
+            implied = {**out}
+            key = item.select(implied, to_kernel, b"")
+            case = item.cases.get(key) if key is not None else None
+            if case is None or depth >= 3:
+                out[item.name] = draw(st.binary(max_size=16))
+                continue
+            cls = part_class(case, key, bo, to_kernel)
+            out[item.name] = cls(**draw(_layout_values(case, bo, to_kernel, depth + 1)))
+    return out
+
+
+def layout_values(layout: Any, bo: str, to_kernel: bool) -> st.SearchStrategy[dict[str, Any]]:
+    """Keyword values for a layer of a declared hook layout: well-formed
+    (lengths and offsets left to the layer, a selected part consistent
+    with what selects it)."""
+    return _layout_values(layout, bo, to_kernel, 0)
+
+
+# ---------------------------------------------------------------------------
 # Messages
 
 
 @st.composite
 def _message(draw: Any, mtype: MessageType, bo: str, registry: Any) -> Any:
+    from .scapy.hookbodies import NlHookBody, form_class
     from .scapy.layers import (
         _ROLE_VALUES,
         HOST_BO,
         Netlink,
         NetlinkContext,
+        NlSelectedBody,
         body_class,
         netlink_class,
     )
 
     reg = _registry(registry)
     spec = next(s for s in reg.specs if s.name == mtype.family and s.protocol != "netlink-core")
+    if spec.frame_hook:  # a datagram without nlmsghdr (a uevent), in one form
+        frame = form_class(mtype.protocol, mtype.op, bo or HOST_BO)
+        assert frame is not None
+        return frame(**draw(layout_values(frame._nl_hook, frame._nl_bo, False)))
     op = next(
         o for o in spec.operations if o.name == mtype.op and getattr(o, _ROLE_VALUES[mtype.role])
     )
     cls = body_class(spec, op, mtype.role, bo or HOST_BO)
+    if isinstance(cls, type) and issubclass(cls, NlSelectedBody):
+        # a format the selector member names (SOCK_DIAG_BY_FAMILY: inet, unix...)
+        cls = cls.kind(draw(st.sampled_from([k for k in cls.format_keys() if k != "*"])))
     kw: dict[str, Any] = {}
     layout_fields = [
         f for f in cls._nl_header_fields if f.name not in ("cmd", "version", "reserved")
     ]
-    comp = reg.compiler(spec, bo or HOST_BO)
-    header = comp.struct_layout(op.fixed_header) if op.fixed_header else None
-    if header is not None and layout_fields:
+    header = cls._nl_layout
+    if isinstance(cls, type) and issubclass(cls, NlHookBody):
+        kw.update(draw(layout_values(cls._nl_hook, cls._nl_bo, cls._nl_to_kernel)))
+    elif header is not None and layout_fields:
         kw.update(draw(struct_values(header)))
+        if cls._nl_selector_field is not None:  # the value naming the format
+            sel = next(f for f in cls.fields_desc if f.name == cls._nl_selector_field)
+            kw[sel.name] = sel.default
     cset = cls._nl_cset
     if cset is not None and cset.selectors:
         # a header member that selects sub-messages (ifi-family for
@@ -380,6 +484,9 @@ def _message(draw: Any, mtype: MessageType, bo: str, registry: Any) -> Any:
     hdr_cls = netlink_class(bo) if bo else Netlink
     seq = draw(st.integers(1, 0xFFFFFFFF)) if mtype.role != "event" else 0
     pid = 0 if mtype.role != "reply" else draw(st.integers(1, 0xFFFFFFFF))
+    if reg.direction_by_pid(mtype.protocol):
+        # a port id marks messages to the kernel here (NETLINK_CONNECTOR)
+        pid = draw(st.integers(1, 0xFFFFFFFF)) if mtype.role == "request" else 0
     return hdr_cls(nlmsg_flags=flags, nlmsg_seq=seq, nlmsg_pid=pid, context=ctx) / body
 
 
@@ -412,16 +519,19 @@ def message_of(
     return _message(mtype, bo or "", registry)
 
 
-MUTATIONS = ("nla_len", "nlmsg_len", "pad", "truncate", "oversize", "unknown_type")
+MUTATIONS = ("nla_len", "nlmsg_len", "pad", "truncate", "oversize", "unknown_type", "length", "cut")
 # attribute kinds whose payload has a fixed size, so extra bytes are a defect
 _FIXED_KINDS = ("int", "flag", "struct", "bitfield32")
 
 
 @st.composite
 def _malformed(draw: Any, base: st.SearchStrategy[Any]) -> tuple[Any, str]:
+    from .scapy.hookbodies import NlHookBody, NlHookFrame
     from .scapy.layers import NlAttr, unknown_attr
 
     msg = draw(base)
+    if isinstance(msg, NlHookFrame) or isinstance(msg.payload, NlHookBody):
+        return _malformed_declared(draw, msg)
     body = msg.payload
     has_attrs = "attrs" in body.fieldtype
     attrs = list(body.getfieldval("attrs") or []) if has_attrs else []
@@ -462,6 +572,42 @@ def _malformed(draw: Any, base: st.SearchStrategy[Any]) -> tuple[Any, str]:
             del attrs[i + 1 :]  # a cut attribute is the last one
     if has_attrs:
         body.attrs = attrs
+    return msg, kind
+
+
+def _malformed_declared(draw: Any, msg: Any) -> tuple[Any, str]:
+    """A body or frame of a declared hook layout with one defect: a length
+    member larger than what follows (``length``), the datagram's last byte
+    cut (``cut``, frames), or a wrong ``nlmsg_len``."""
+    import struct
+
+    from .scapy.hookbodies import NlHookFrame, _int_fmt
+    from .schema import bodies as B
+
+    frame = isinstance(msg, NlHookFrame)
+    target = msg if frame else msg.payload
+    items = target._nl_hook.items
+    lengths = [
+        (i, it) for i, it in enumerate(items) if isinstance(it, B.Int) and it.length_of is not None
+    ]
+    kinds = (["cut"] if frame else ["nlmsg_len"]) + (["length"] if lengths else [])
+    kind = draw(st.sampled_from(kinds))
+    if kind == "nlmsg_len":
+        right = len(bytes(msg))
+        msg.nlmsg_len = draw(st.integers(0, 0xFFFFFFFF).filter(lambda n: n != right))
+    elif kind == "cut":
+        data = bytes(msg)
+        msg = type(msg)(data[:-1])
+    else:
+        index, item = draw(st.sampled_from(lengths))
+        fmt = _int_fmt(item, target._nl_bo)
+        built = target._write_parts()[index]
+        now = list(struct.unpack(fmt[0] + str(item.count) + fmt[1:], built))
+        top = (1 << (8 * struct.calcsize(fmt))) - 1
+        now[0] = min(top, now[0] + draw(st.integers(1, 64)))
+        if now[0] == struct.unpack_from(fmt, built)[0]:
+            now[0] = 0  # at its largest already: 0 promises less
+        setattr(target, item.name, now if item.count > 1 else now[0])
     return msg, kind
 
 

@@ -36,6 +36,7 @@ from typing import Any
 
 from dissect.core.display import hexbytes
 from dissect.core.tree import CHAT, MALFORMED, NOTE, PROTOCOL, WARN, Node
+from dissect.schema.bodies import Int, Layout, Rest, Strings, Text
 
 AUDIT_EXECVE = 1309
 AUDIT_PROCTITLE = 1327
@@ -364,3 +365,35 @@ def make_equiv(msg: Any, buf: bytes, start: int, end: int, bo: str) -> str:
         paths.append(s)
         p += size
     return " = ".join(paths)
+
+
+# -- the layouts above, declared for the Scapy layers and the strategies
+# (dissect.schema.bodies)
+
+BODIES = {
+    "record": Layout("audit record", (Text("text", style="audit", label="record"),)),
+    "signal_info": Layout(
+        "struct audit_sig_info",
+        (Int("uid", "I"), Int("pid", "i"), Text("ctx", terminated=True)),
+    ),
+    "rule": Layout(
+        "struct audit_rule_data",
+        (
+            Int("flags", "I", FILTER_LISTS, choices=tuple(FILTER_LISTS)),
+            Int("action", "I", ACTIONS, choices=tuple(ACTIONS)),
+            Int("field_count", "I", limit=MAX_FIELDS),
+            Int("mask", "I", count=BITMASK_WORDS),
+            # string fields take their length from `values` and bytes of buf
+            Int("fields", "I", FIELDS, count=MAX_FIELDS,
+                choices=tuple(f for f in FIELDS if f not in STRING_FIELDS)),
+            Int("values", "I", count=MAX_FIELDS),
+            Int("fieldflags", "I", count=MAX_FIELDS, choices=tuple(OPERATORS)),
+            Int("buflen", "I", length_of="buf"),
+            Rest("buf"),
+        ),
+    ),
+    "make_equiv": Layout(
+        "AUDIT_MAKE_EQUIV paths",
+        (Int("sizes", "I", count=2, length_of="paths"), Strings("paths", "sizes", label="path")),
+    ),
+}  # fmt: skip

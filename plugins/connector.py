@@ -22,8 +22,20 @@ from typing import Any
 
 from dissect.core.display import hexbytes
 from dissect.core.tree import MALFORMED, NOTE, PROTOCOL, UNDECODED, WARN, Node
+from dissect.schema.bodies import Chars, Choice, Int, Layout
 
+# struct cn_msg's members before data[] (host order)
+CN_MSG_MEMBERS = (
+    ("idx", "I"),
+    ("val", "I"),
+    ("seq", "I"),
+    ("ack", "I"),
+    ("len", "H"),
+    ("flags", "H"),
+)
 CN_MSG_SIZE = 20
+# struct proc_event's members before its union
+PROC_EVENT_HEAD = (("what", "I"), ("cpu", "I"), ("timestamp_ns", "Q"))
 CN_IDX_PROC = 1
 CALLBACKS = {
     1: "CN_IDX_PROC", 2: "CN_IDX_CIFS", 3: "CN_W1_IDX", 4: "CN_IDX_V86D", 5: "CN_IDX_BB",
@@ -82,7 +94,7 @@ def _proc_event(parent: Node, buf: bytes, off: int, size: int, bo: str) -> str:
     if size < 16:
         parent.note(WARN, MALFORMED, f"struct proc_event needs at least 16 bytes, has {size}")
         return "proc event (truncated)"
-    what, cpu, ts = struct.unpack_from(bo + "IIQ", buf, off)
+    what, cpu, ts = struct.unpack_from(bo + "".join(c for _, c in PROC_EVENT_HEAD), buf, off)
     name = EVENTS.get(what)
     w = Node("cn.proc.what", "what", off, 4, buf, what, None)
     w._display = f"PROC_EVENT_{name.upper()} (0x{what:08x})" if name else f"0x{what:08x}"
@@ -159,15 +171,16 @@ def message(msg: Any, buf: bytes, start: int, end: int, bo: str) -> str:
         node.fmt = hexbytes
         node.note(WARN, MALFORMED, f"struct cn_msg needs {CN_MSG_SIZE} bytes, only {size} present")
         return "connector (truncated)"
-    idx, val, seq, ack, length, flags = struct.unpack_from(bo + "IIIIHH", buf, start)
-    i = Node("cn.idx", "idx", start, 4, buf, idx, None)
-    i._display = f"{CALLBACKS.get(idx, 'unknown')} ({idx})"
-    node.add(i)
-    node.add(Node("cn.val", "val", start + 4, 4, buf, val, None))
-    node.add(Node("cn.seq", "seq", start + 8, 4, buf, seq, None))
-    node.add(Node("cn.ack", "ack", start + 12, 4, buf, ack, None))
-    ln = node.add(Node("cn.len", "len", start + 16, 2, buf, length, None))
-    node.add(Node("cn.flags", "flags", start + 18, 2, buf, flags, None))
+    values = struct.unpack_from(bo + "".join(c for _, c in CN_MSG_MEMBERS), buf, start)
+    idx, val, seq, ack, length, flags = values
+    p = start
+    nodes = {}
+    for (mname, code), v in zip(CN_MSG_MEMBERS, values):
+        size = struct.calcsize(code)
+        nodes[mname] = node.add(Node(f"cn.{mname}", mname, p, size, buf, v, None))
+        p += size
+    nodes["idx"]._display = f"{CALLBACKS.get(idx, 'unknown')} ({idx})"
+    ln = nodes["len"]
     data = start + CN_MSG_SIZE
     avail = end - data
     if length > avail:
@@ -190,3 +203,65 @@ def message(msg: Any, buf: bytes, start: int, end: int, bo: str) -> str:
         return _proc_input(holder, buf, data, length, bo)
     holder.name = "struct proc_event"
     return _proc_event(holder, buf, data, length, bo)
+
+
+# -- the layouts above, declared for the Scapy layers and the strategies
+# (dissect.schema.bodies): the same member tables the hook reads.
+
+
+def _union_member(fname: str, code: str) -> Int | Chars:
+    return Chars(fname, struct.calcsize(code)) if code.endswith("s") else Int(fname, code)
+
+
+def _proc_part(v: Any, to_kernel: bool, data: bytes) -> str | None:
+    if v.get("idx") != CN_IDX_PROC:
+        return None
+    return "input" if to_kernel else "event"
+
+
+_EVENT_NAMES = {k: f"PROC_EVENT_{n.upper()}" for k, n in EVENTS.items()}
+PROC_INPUT = Layout(
+    "struct proc_input",
+    (
+        Int("mcast_op", "I", MCAST_OPS, choices=tuple(MCAST_OPS)),
+        Int("event_type", "I", _EVENT_NAMES, hex=True),
+    ),
+    implies={"idx": CN_IDX_PROC},
+)
+PROC_EVENT = Layout(
+    "struct proc_event",
+    (
+        Int("what", "I", _EVENT_NAMES, choices=tuple(LAYOUTS), hex=True),
+        Int("cpu", "I"),
+        Int("timestamp_ns", "Q"),
+        Choice(
+            "event_data",
+            lambda v, to_kernel, data: v.get("what"),
+            {
+                what: Layout(
+                    member, tuple(_union_member(f, c) for f, c in fields), implies={"what": what}
+                )
+                for what, (member, fields) in LAYOUTS.items()
+            },
+        ),
+    ),
+    implies={"idx": CN_IDX_PROC},
+)
+BODIES = {
+    "message": Layout(
+        "struct cn_msg",
+        (
+            *(
+                Int(
+                    m,
+                    c,
+                    CALLBACKS if m == "idx" else None,
+                    choices=tuple(CALLBACKS) if m == "idx" else None,
+                    length_of="data" if m == "len" else None,
+                )
+                for m, c in CN_MSG_MEMBERS
+            ),
+            Choice("data", _proc_part, {"input": PROC_INPUT, "event": PROC_EVENT}, length="len"),
+        ),
+    )
+}

@@ -25,6 +25,7 @@ import struct
 
 from dissect.core.display import hexbytes
 from dissect.core.tree import CHAT, ERROR, MALFORMED, NOTE, PROTOCOL, UNDECODED, WARN, Node
+from dissect.schema.bodies import Choice, Const, Int, Layout, Properties, Text
 
 LIBUDEV_PREFIX = b"libudev\0"
 UDEV_MONITOR_MAGIC = 0xFEEDCAFE
@@ -237,3 +238,44 @@ def frame(buf: bytes, start: int, end: int, bo: str) -> list[tuple[Node, str, st
     if bytes(buf[start : start + 8]) == LIBUDEV_PREFIX:
         return [_udev(buf, start, end, bo)]
     return [_kernel(buf, start, end)]
+
+
+# -- the two forms, declared for the Scapy layers and the strategies
+# (dissect.schema.bodies)
+
+_HASHES = (
+    "filter_subsystem_hash",
+    "filter_devtype_hash",
+    "filter_tag_bloom_hi",
+    "filter_tag_bloom_lo",
+)
+KERNEL_FORM = Layout(
+    "uevent",
+    (Text("header", terminated=True, label="ACTION@DEVPATH"), Properties("properties")),
+    type_name="uevent",
+)
+UDEV_FORM = Layout(
+    "udev event",
+    (
+        Const("prefix", LIBUDEV_PREFIX),
+        Int("magic", ">I", default=UDEV_MONITOR_MAGIC, choices=(UDEV_MONITOR_MAGIC,), hex=True),
+        Int("header_size", "I", default=UDEV_HEADER_SIZE, choices=(UDEV_HEADER_SIZE,)),
+        # the properties follow the header: properties_off is where they start
+        Int("properties_off", "I", offset_of="properties"),
+        Int("properties_len", "I", length_of="properties"),
+        *(Int(h, ">I", hex=True) for h in _HASHES),
+        Properties("properties", length="properties_len"),
+    ),
+    type_name="udev event",
+)
+
+
+def _form(values: object, to_kernel: bool, data: bytes) -> str:
+    return "udev" if data[:8] == LIBUDEV_PREFIX else "kernel"
+
+
+BODIES = {
+    "frame": Layout(
+        "uevent datagram", (Choice("event", _form, {"kernel": KERNEL_FORM, "udev": UDEV_FORM}),)
+    )
+}

@@ -32,6 +32,7 @@ from dissect.scapy import (
     rdpcap,
     unknown_attr,
 )
+from dissect.scapy.hookbodies import NlHookBody, NlHookFrame, NlHookPart
 from dissect.scapy.layers import (
     HOST_BO,
     NlAttr,
@@ -116,7 +117,11 @@ def _record_leaves(records, off, out):
 
 def leaves(msg: Netlink, base: int = 16) -> list[tuple[int, str, object]]:
     out: list[tuple[int, str, object]] = []
+    if isinstance(msg, NlHookFrame):  # a datagram without nlmsghdr (a uevent)
+        return [(base + off, name, v) for off, name, v in msg.values()]
     body = msg.payload
+    if isinstance(body, NlHookBody):  # declared by the hook module
+        return [(base + 16 + off, name, v) for off, name, v in body.values()]
     if not isinstance(body, NlBody):
         return out
     pos = base + 16
@@ -164,7 +169,34 @@ def _decode_ours(msg: Netlink, reg):
     return session.decode(data), data, req_data
 
 
+def check_frame_round_trip(msg: NlHookFrame) -> None:
+    """A datagram a frame-hook decodes (no nlmsghdr): our dissector gives
+    the built values, Scapy dissects the bytes to the same form."""
+    data = netlink_pseudo_header(msg.protocol) + bytes(msg)
+    frame = Session(dissect.api.default_registry()).decode(data)
+    where = msg.name
+    assert [m.type_name for m in frame.messages] == [msg._nl_hook.type_name], where
+    notes = [(n.name, note.text) for n, note in frame.root.all_notes()]
+    assert not notes, (where, notes)
+    built = leaves(msg)
+    assert built, where
+    nodes = _our_nodes(frame)
+    for off, name, value in built:
+        node = nodes.get((off, name))
+        assert node is not None, (where, off, name, value)
+        assert node.value == value, (where, name, node.value, value)
+    again = NetlinkCooked(data)
+    assert bytes(again) == data
+    assert not any(isinstance(x, Raw) for x in iter_layers(again))
+    assert type(again.payload) is type(msg), where
+    assert leaves(again.payload) == built
+    assert not again.payload.extra
+
+
 def check_round_trip(msg: Netlink, reg=None) -> None:
+    if isinstance(msg, NlHookFrame):
+        check_frame_round_trip(msg)
+        return
     reg = reg or dissect.api.default_registry()
     frame, data, req_data = _decode_ours(msg, reg)
     where = f"{msg.payload.name}"
@@ -199,6 +231,9 @@ def check_round_trip(msg: Netlink, reg=None) -> None:
         where,
     )
     assert leaves(dmsg) == built, where
+    assert not any(
+        x.getfieldval("extra") for x in iter_layers(dmsg) if isinstance(x, (NlBody, NlHookPart))
+    ), where  # every byte in a field of its own, none left over
 
 
 @pytest.mark.parametrize("mtype", TYPES, ids=str)
@@ -401,15 +436,22 @@ def test_directional_genl_requests_and_replies():
 def _all_layer_classes():
     """Every body, attribute (sub-message formats included) and struct
     class of every family, each once."""
-    from dissect.scapy.layers import attr_class, body_class, struct_class
+    from dissect.scapy.layers import _ROLE_VALUES, attr_class, body_class, struct_class
 
     reg = dissect.api.default_registry()
     seen: dict[int, type] = {}
     for t in TYPES:
         spec = next(s for s in reg.specs if s.name == t.family and s.protocol != "netlink-core")
-        op = next(o for o in spec.operations if o.name == t.op)
+        if spec.frame_hook:  # a uevent form
+            cls = family(spec.name).frame.kind(t.op)
+            seen[id(cls)] = cls
+            continue
+        op = next(o for o in spec.operations if o.name == t.op and getattr(o, _ROLE_VALUES[t.role]))
         cls = body_class(spec, op, t.role)
         seen[id(cls)] = cls
+        for key in cls.format_keys() if hasattr(cls, "format_keys") else ():
+            f = cls.kind(key)  # every format of a header-selected body
+            seen[id(f)] = f
     for spec in reg.specs:
         comp = reg.compiler(spec, HOST_BO)
         for sname in spec.structs:
@@ -517,3 +559,107 @@ def test_plain_scapy_rdpcap_gives_netlink_layers():
     pkts = scapy_rdpcap(str(path))
     assert all(isinstance(p, NetlinkCooked) for p in pkts)
     assert not any(isinstance(x, Raw) for p in pkts for x in iter_layers(p))
+
+
+# -- bodies a header member selects, bodies and frames a hook decodes
+
+
+def _ours(proto, data):
+    frame = Session(dissect.api.default_registry()).decode(netlink_pseudo_header(proto) + data)
+    return frame, {(n.name): n.value for n in frame.root.walk()}
+
+
+def test_sock_diag_inet_request_by_name_and_by_format():
+    sd = family("sock-diag")
+    by_value = Netlink(nlmsg_flags="REQUEST|DUMP", nlmsg_seq=3) / sd.sock_diag_by_family(
+        sdiag_family="inet", sdiag_protocol="tcp", idiag_states=0xFFF, id={"idiag_dport": 80}
+    )
+    inet = sd.sock_diag_by_family.request.kind("inet")
+    by_format = Netlink(nlmsg_flags="REQUEST|DUMP", nlmsg_seq=3) / inet(
+        sdiag_protocol="tcp", idiag_states=0xFFF, id={"idiag_dport": 80}
+    )
+    assert type(by_value.payload) is inet
+    data = bytes(by_value)
+    assert data == bytes(by_format) and len(data) == 16 + 56  # struct inet_diag_req_v2
+    frame, values = _ours(4, data)
+    assert frame.messages[0].info == "inet tcp states all dump"
+    assert values["sdiag_family"] == 2 and values["idiag_dport"] == 80
+    again = NetlinkCooked(netlink_pseudo_header(4) + data)
+    assert type(again.payload.payload) is inet and not again.payload.payload.extra
+    # the legacy request names its family member idiag_family
+    legacy = sd.tcpdiag_getsock(sdiag_family="inet6")
+    assert legacy.idiag_family == 10 and legacy._nl_format == "inet6"
+    with pytest.raises(KeyError):
+        sd.sock_diag_by_family.request.kind("bluetooth")
+
+
+def test_audit_record_text_and_parsed_view():
+    au = family("audit")
+    body = au.syscall.event(
+        fields={"arch": "c000003e", "syscall": 59, "comm": "a b"}, stamp=(1, 2, 3)
+    )
+    assert body.text == b'audit(1.002:3): arch=c000003e syscall=59 comm="a b"'
+    assert body.pairs() == [("arch", "c000003e"), ("syscall", "59"), ("comm", "a b")]
+    data = bytes(Netlink() / body)
+    frame, values = _ours(9, data)
+    assert frame.messages[0].type_name == "AUDIT_SYSCALL"
+    assert values["record"] == body.text.decode() and values["serial"] == 3
+    rule = au.add_rule(
+        flags="exit", action="always", field_count=1, fields=[11], values=[0xC000003E]
+    )
+    frame, values = _ours(9, bytes(Netlink() / rule))
+    assert values["buflen"] == 0 and not list(frame.root.all_notes())
+
+
+def test_uevent_kernel_and_udev_forms():
+    ue = family("kobject-uevent")
+    kernel = ue.frame.kind("kernel")(
+        header="add@/devices/virtual/net/v0", properties={"SUBSYSTEM": "net", "SEQNUM": "7"}
+    )
+    assert bytes(kernel) == b"add@/devices/virtual/net/v0\0SUBSYSTEM=net\0SEQNUM=7\0"
+    frame, values = _ours(15, bytes(kernel))
+    assert frame.messages[0].info == "add /devices/virtual/net/v0 (net)"
+    assert values["SEQNUM"] == "7" and not list(frame.root.all_notes())
+    assert ("SUBSYSTEM", "net") in kernel.pairs()
+    udev = ue.frame.kind("udev")(properties={"ACTION": "add", "DEVPATH": "/devices/x"})
+    data = netlink_pseudo_header(15) + bytes(udev)
+    frame, values = _ours(15, bytes(udev))
+    assert values["properties_off"] == 40 and values["properties_len"] == 30
+    assert not list(frame.root.all_notes())
+    again = NetlinkCooked(data)
+    assert type(again.payload) is type(udev) and bytes(again) == data
+
+
+def test_connector_proc_event_and_request():
+    cn = family("connector")
+    event = cn.msg.event.part("data", "event")
+    fork = event.part("event_data", "fork")
+    msg = Netlink() / cn.msg.event(data=event(cpu=1, event_data=fork(parent_pid=1, child_pid=42)))
+    data = bytes(msg)
+    frame, values = _ours(11, data)
+    assert frame.messages[0].info.startswith("proc fork parent 1/0 -> child 42/0")
+    assert values["idx"] == 1 and values["what"] == 1 and values["len"] == 32
+    again = NetlinkCooked(netlink_pseudo_header(11) + data)
+    assert again.payload.payload.data.event_data.child_pid == 42
+    listen = cn.msg.request.part("data", "input")
+    req = Netlink(nlmsg_pid=77) / cn.msg.request(data=listen(mcast_op="PROC_CN_MCAST_LISTEN"))
+    frame, values = _ours(11, bytes(req))
+    assert frame.messages[0].info.startswith("proc listen") and values["mcast_op"] == 1
+
+
+def test_declared_bodies_keep_wrong_lengths():
+    cn = family("connector")
+    event = cn.msg.event.part("data", "event")
+    bad = Netlink() / cn.msg.event(len=200, data=event(what=2, event_data=b"\x01\x02"))
+    data = bytes(bad)
+    assert int.from_bytes(data[32:34], sys.byteorder) == 200  # survives building
+    frame, _ = _ours(11, data)
+    assert any("runs" in note.text for _, note in frame.root.all_notes())
+    again = NetlinkCooked(netlink_pseudo_header(11) + data)
+    assert bytes(again) == netlink_pseudo_header(11) + data
+    ue = family("kobject-uevent")
+    udev = ue.frame.kind("udev")(properties_len=999, properties={"A": "1"})
+    frame, _ = _ours(15, bytes(udev))
+    assert any(note.group == "malformed" for _, note in frame.root.all_notes())
+    cut = ue.frame.kind("kernel")(bytes(ue.frame.kind("kernel")(header="add@/x"))[:-1])
+    assert bytes(cut) == b"add@/x" and cut.header_nul == b""

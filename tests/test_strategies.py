@@ -34,15 +34,23 @@ def test_every_mutation_is_reported(case):
 
 def test_message_types_cover_every_family():
     reg = dissect.api.default_registry()
-    # every family with an operation the layers generate (docs/scapy.md:
-    # hook-decoded and header-selected bodies are not generated yet)
+    # every family with operations, or frames a frame-hook decodes
+    # (header-selected and hook-decoded bodies included)
     families = {
-        s.name
-        for s in reg.specs
-        if s.protocol != "netlink-core" and any(not (o.hook or o.sub_message) for o in s.operations)
+        s.name for s in reg.specs if s.protocol != "netlink-core" and (s.operations or s.frame_hook)
     }
-    assert {t.family for t in nst.message_types()} == families
-    assert {"rt-link", "nlctrl", "audit", "rt-tc"} <= families
+    types = nst.message_types()
+    assert {t.family for t in types} == families
+    assert {"rt-link", "nlctrl", "audit", "rt-tc", "sock-diag", "connector"} <= families
+    ops = {(t.family, t.op) for t in types}
+    assert {
+        ("sock-diag", "sock-diag-by-family"),
+        ("audit", "syscall"),
+        ("audit", "add-rule"),
+        ("connector", "msg"),
+        ("kobject-uevent", "kernel"),
+        ("kobject-uevent", "udev"),
+    } <= ops
 
 
 def test_genl_test_ids_are_distinct():

@@ -1208,6 +1208,10 @@ class NlBody(_NlPacket):
     _nl_protocol: int | None = None
     _nl_genl = False
     _nl_header_fields: list[Any] = []
+    _nl_layout: A.StructLayout | None = None  # the fixed header
+    _nl_selector_alias: tuple[str, str] | None = None
+    _nl_format: str | None = None  # the sub-message format of this layer
+    _nl_selector_field: str | None = None  # its field that names the format
     _nl_cset: Any = None
     _nl_trailer: Any = None  # a StrLenField for bytes counted by a header member
     _nl_bo = HOST_BO
@@ -1215,6 +1219,9 @@ class NlBody(_NlPacket):
     fields_desc = [NlBytesField("data", b""), NlPadField("nlmsg_pad", None)]
 
     def __init__(self, _pkt: Any = b"", *args: Any, **kw: Any) -> None:
+        alias = self._nl_selector_alias
+        if alias is not None and alias[0] in kw:
+            kw.setdefault(alias[1], kw.pop(alias[0]))
         attrs_kw: list[tuple[str, Any]] = []
         if self._nl_cset is not None:
             for k in list(kw):
@@ -1311,10 +1318,19 @@ def find_attr(attrs: list[Packet], name: str) -> Any:
 _BODIES: dict[tuple[Any, ...], type[NlBody]] = {}
 
 
-def body_class(spec: Spec, op: Any, role: str, bo: str = HOST_BO) -> type[NlBody]:
+def body_class(
+    spec: Spec, op: Any, role: str, bo: str = HOST_BO, fmt: str | None = None
+) -> type[NlBody]:
     """The body layer of operation `op` of `spec` in direction `role`
-    (``request``, ``reply`` or ``event``)."""
-    key = (id(spec), id(op), role, bo)
+    (``request``, ``reply`` or ``event``).
+
+    An operation whose body a fixed-header member selects (``sub-message``
+    + ``selector``: SOCK_DIAG_BY_FAMILY by sdiag_family) gives an
+    `NlSelectedBody` that becomes the layer of format `fmt` (``inet``) on
+    dissection and building; ``fmt`` names that format's layer directly.
+    A body a Python hook decodes is made from the hook module's declared
+    layout (`dissect.scapy.hookbodies`)."""
+    key = (id(spec), id(op), role, bo, fmt)
     cls = _BODIES.get(key)
     if cls is not None:
         return cls
@@ -1322,6 +1338,18 @@ def body_class(spec: Spec, op: Any, role: str, bo: str = HOST_BO) -> type[NlBody
     comp = reg.compiler(spec, bo)
     header = comp.struct_layout(op.fixed_header) if op.fixed_header else None
     cset = comp.attr_set(op.attribute_set) if op.attribute_set else None
+    formats = spec.sub_messages.get(op.sub_message or "") if op.selector else None
+    selected: dict[str, Any] = {}
+    if formats and header is not None and fmt is None:
+        member = next((m for m in header.members if m.name == field_name(op.selector)), None)
+        if member is not None and member.kind == "int":
+            selected = {"_nl_formats": formats, "_nl_selector": member}
+    elif formats and fmt is not None:
+        chosen = formats[fmt]
+        prefix = header
+        header = comp.struct_layout(chosen.fixed_header) if chosen.fixed_header else None
+        cset = comp.attr_set(chosen.attribute_set) if chosen.attribute_set else None
+        selected = {"_nl_format": fmt, "_nl_prefix": prefix}
     number = owned_number(spec, op, role)
     values: set[int] = getattr(op, _ROLE_VALUES[role])
     if number is None and values:
@@ -1374,9 +1402,21 @@ def body_class(spec: Spec, op: Any, role: str, bo: str = HOST_BO) -> type[NlBody
         names = C.TYPE_NAMES_BY_PROTOCOL.get(spec.protonum or 0, {})
         owner = next((o for o in spec.operations if number in o.requests), op)
         title = names.get(number or 0) or _op_const(spec, owner, "request")
+        if owner.ranged and (number or 0) not in names:
+            title = f"{title} {number}"  # AUDIT_USER_MSG 1100, as the registry names it
+    if op.hook:
+        from .hookbodies import hook_body_class
+
+        hooked = hook_body_class(spec, op, role, bo, title, number)
+        if hooked is not None:
+            _BODIES[key] = hooked
+            return hooked
+    if selected.get("_nl_format") is not None:
+        _select_default(spec, hfields, selected, op)
+    base: type[NlBody] = NlSelectedBody if "_nl_formats" in selected else NlBody
     cls = type(
-        _class_name(spec.name, op.name, role, "be" if bo == ">" else ""),
-        (NlBody,),
+        _class_name(spec.name, op.name, role, fmt or "", "be" if bo == ">" else ""),
+        (base,),
         {
             "name": title,
             "fields_desc": fields,
@@ -1387,14 +1427,110 @@ def body_class(spec: Spec, op: Any, role: str, bo: str = HOST_BO) -> type[NlBody
             "_nl_protocol": C.NETLINK_GENERIC if spec.is_genl else spec.protonum,
             "_nl_genl": spec.is_genl,
             "_nl_header_fields": hfields,
+            "_nl_layout": header,
             "_nl_trailer": trailer,
             "_nl_cset": cset,
             "_nl_bo": bo,
             "__module__": __name__,
+            **selected,
         },
     )
+    if base is NlSelectedBody:
+        # Scapy only consults a dispatch_hook in the class's own dict
+        cls.dispatch_hook = NlSelectedBody.__dict__["dispatch_hook"]  # type: ignore[attr-defined]
     _BODIES[key] = cls
     return cls
+
+
+def _select_default(spec: Spec, hfields: list[Any], selected: dict[str, Any], op: Any) -> None:
+    """In the layer of one format, nested structs default to zeros, the
+    member at the selector's place defaults to the value naming the format (``sdiag_family`` = AF_INET for
+    ``inet``), and a keyword named after the operation's selector member
+    sets it where the format calls it otherwise (``idiag_family``)."""
+    for f in hfields:
+        if isinstance(f, NlPacketField):
+            f.default = f.cls()  # a whole header by default: struct inet_diag_sockid
+    prefix = selected["_nl_prefix"]
+    sel = next((m for m in prefix.members if m.name == field_name(op.selector)), None)
+    if sel is None:
+        return
+    pos = 0
+    for f in hfields:
+        if pos == sel.offset and isinstance(f, NlIntField):
+            value = _format_number(f, selected["_nl_format"])
+            if value is not None:
+                f.default = value
+            selected["_nl_selector_field"] = f.name
+            if f.name != pyname(sel.name):
+                selected["_nl_selector_alias"] = (pyname(sel.name), f.name)
+            return
+        pos += _field_size(f)
+
+
+def _format_number(f: NlIntField, key: str) -> int | None:
+    """The value of selector field `f` whose name is format `key`."""
+    short = getattr(f.fmt_value, "short", None)
+    for v, n in f.names.items():
+        if n == key or (short is not None and short(v) == key):
+            return v
+    try:
+        return int(key, 0)
+    except ValueError:
+        return None
+
+
+class NlSelectedBody(NlBody):
+    """A body whose layout a fixed-header member selects (message-level
+    sub-message).  The class itself holds the shared prefix; dissecting
+    bytes or building with the selector member given (``sdiag_family=
+    "inet"``, or its number) gives the layer of the selected format, as
+    ``kind(key)`` does explicitly.  A value no format names stays this
+    class: the prefix, then the rest as ``extra`` (our dissector notes it
+    as undecoded too)."""
+
+    _nl_formats: dict[str, Any] = {}
+    _nl_selector: Any = None  # the StructMember of the prefix that selects
+
+    @classmethod
+    def dispatch_hook(cls, _pkt: Any = None, *args: Any, **kargs: Any) -> Any:
+        m = cls._nl_selector
+        key: str | None = None
+        if _pkt:
+            data = bytes(_pkt)
+            if m.st is not None and len(data) >= m.offset + m.size:
+                key = cls._key_of(m.st.unpack_from(data, m.offset)[0])
+        else:
+            v = kargs.get(pyname(m.name))
+            if v is not None:
+                f = next(x for x in cls._nl_header_fields if x.name == pyname(m.name))
+                key = cls._key_of(f.any2i(None, v))
+        if key is None:
+            return cls
+        if key not in cls._nl_formats:
+            if "*" not in cls._nl_formats:
+                return cls
+            key = "*"
+        return cls.kind(key)
+
+    @classmethod
+    def _key_of(cls, value: Any) -> str | None:
+        if not isinstance(value, int):
+            return None
+        short = getattr(cls._nl_selector.fmt, "short", None)
+        return str(short(value)) if short is not None else str(value)
+
+    @classmethod
+    def kind(cls, key: str) -> type[NlBody]:
+        """The layer of format `key` (``"inet"``)."""
+        if key not in cls._nl_formats:
+            raise KeyError(
+                f"{cls.name}: no format {key!r}; known: {', '.join(sorted(cls._nl_formats))}"
+            )
+        return body_class(cls._nl_spec, cls._nl_op, cls._nl_role, cls._nl_bo, key)  # type: ignore[arg-type]
+
+    @classmethod
+    def format_keys(cls) -> list[str]:
+        return sorted(cls._nl_formats)
 
 
 _ROLE_VALUES = {"request": "requests", "reply": "replies", "event": "events"}
@@ -1811,16 +1947,25 @@ class Netlink(Packet):
         flags = self.fields.get("nlmsg_flags") or 0
         seq = self.fields.get("nlmsg_seq") or 0
         pid = self.fields.get("nlmsg_pid") or 0
-        if t == C.NLMSG_ERROR:
-            return error_class(bo)
-        if t == C.NLMSG_DONE:
-            return done_class(bo)
-        if t < C.NLMSG_MIN_TYPE:
-            return raw_body_class(bo)
         ctx = self.context
         reg = ctx.registry
         proto = self.protocol
         to_kernel = bool(flags & C.NLM_F_REQUEST)
+        if proto not in (C.NETLINK_ROUTE, C.NETLINK_GENERIC) and reg.direction_by_pid(proto):
+            # user space sets no NLM_F_REQUEST here, the kernel sends with
+            # port id 0 (spec key `direction: pid`, as our Session reads it)
+            to_kernel = to_kernel or pid != 0
+        claimed = (
+            t < C.NLMSG_MIN_TYPE
+            and proto not in (C.NETLINK_ROUTE, C.NETLINK_GENERIC)
+            and reg.raw_layout(proto, t, to_kernel, bo) is not None
+        )  # a family whose spec claims a control number (connector's cn_msg)
+        if t == C.NLMSG_ERROR and not claimed:
+            return error_class(bo)
+        if t == C.NLMSG_DONE and not claimed:
+            return done_class(bo)
+        if t < C.NLMSG_MIN_TYPE and not claimed:
+            return raw_body_class(bo)
         event = not to_kernel and not ctx.answered(proto, seq, pid)
         if proto == C.NETLINK_GENERIC:
             fam = ctx.genl_name(t)
@@ -1982,6 +2127,14 @@ class NetlinkFrame(Packet):
 
     @classmethod
     def dispatch_hook(cls, _pkt: Any = None, *args: Any, **kargs: Any) -> Any:
+        under = kargs.get("_underlayer")
+        if under is not None:
+            from .hookbodies import form_class
+
+            # frames a spec's frame-hook decodes carry no nlmsghdr (uevents)
+            frame = form_class(_protocol_of(under))
+            if frame is not None:
+                return frame.dispatch_hook(_pkt)  # the form the bytes have
         if not _pkt or len(_pkt) < 16:
             return NlTrailer
         data = bytes(_pkt)
@@ -2057,7 +2210,7 @@ class NetlinkCooked(Packet):
             msg = self.payload
             if isinstance(msg, NetlinkBatch) and msg.msgs:
                 msg = msg.msgs[0]
-            if isinstance(msg, Netlink):
+            if isinstance(msg, Netlink) or hasattr(msg, "_nl_frame"):
                 proto = msg.protocol
             p = p[:14] + struct.pack(">H", proto)
         return p + pay
@@ -2186,6 +2339,18 @@ class Family:
                 cset = registry().compiler(self.spec, self.bo).attr_set(n)
                 return SetNamespace(self.spec, cset, self.bo)
         raise AttributeError(f"{self.spec.name} has no attribute set {name!r}")
+
+    @property
+    def frame(self) -> Any:
+        """The frame layer of a family whose frames are not netlink
+        messages (``frame-hook``: kobject-uevent); ``frame.form("udev")``
+        is the layer of one form."""
+        from .hookbodies import form_class
+
+        cls = form_class(self.protocol, None, self.bo)
+        if cls is None:
+            raise AttributeError(f"{self.spec.name} has no frame layer")
+        return cls
 
     def struct(self, name: str) -> type[NlStruct]:
         lay = registry().compiler(self.spec, self.bo).struct_layout(name.replace("_", "-"))
