@@ -537,13 +537,15 @@ def _malformed(draw: Any, base: st.SearchStrategy[Any]) -> tuple[Any, str]:
     attrs = list(body.getfieldval("attrs") or []) if has_attrs else []
     fixed = [i for i, a in enumerate(attrs) if a._nl_kind in _FIXED_KINDS]
     unaligned = [i for i, a in enumerate(attrs) if _length(a) % 4]
-    kinds = [k for k in MUTATIONS if k not in ("nla_len", "truncate") or attrs]
+    # "length" and "cut" are defects of declared hook layouts only
+    kinds = [k for k in MUTATIONS if k not in ("length", "cut")]
+    kinds = [k for k in kinds if k not in ("nla_len", "truncate") or attrs]
     kinds = [k for k in kinds if k != "oversize" or fixed]
     kinds = [k for k in kinds if k != "pad" or unaligned]
     kinds = [k for k in kinds if k != "unknown_type" or has_attrs]
     kind = draw(st.sampled_from(kinds))
     if kind == "nlmsg_len":
-        right = len(bytes(msg))
+        right = _built_len(msg)
         msg.nlmsg_len = draw(st.integers(0, 0xFFFFFFFF).filter(lambda n: n != right))
     elif kind == "unknown_type":
         cset = body._nl_cset
@@ -593,8 +595,11 @@ def _malformed_declared(draw: Any, msg: Any) -> tuple[Any, str]:
     kinds = (["cut"] if frame else ["nlmsg_len"]) + (["length"] if lengths else [])
     kind = draw(st.sampled_from(kinds))
     if kind == "nlmsg_len":
-        right = len(bytes(msg))
-        msg.nlmsg_len = draw(st.integers(0, 0xFFFFFFFF).filter(lambda n: n != right))
+        # Text and free-form bodies end where nlmsg_len says: a length a few
+        # bytes off is another, valid message.  Wrong for sure: shorter than
+        # the header, or past the end of the buffer.
+        size = len(bytes(msg))
+        msg.nlmsg_len = draw(st.integers(0, 15) | st.integers(size + 1, 0xFFFFFFFF))
     elif kind == "cut":
         data = bytes(msg)
         msg = type(msg)(data[:-1])
@@ -609,6 +614,12 @@ def _malformed_declared(draw: Any, msg: Any) -> tuple[Any, str]:
             now[0] = 0  # at its largest already: 0 promises less
         setattr(target, item.name, now if item.count > 1 else now[0])
     return msg, kind
+
+
+def _built_len(msg: Any) -> int:
+    """The nlmsg_len a message builds with (without the padding after an
+    unaligned body, which bytes() includes)."""
+    return int.from_bytes(bytes(msg)[:4], "big" if msg._nl_bo == ">" else "little")
 
 
 def _length(attr: Any) -> int:
