@@ -241,3 +241,9 @@ def test_uevents_arrive_whole():
     texts = [bytes(p)[16:] for p in events]
     assert any(t.startswith(b"add@/devices/virtual/net/ua\0") for t in texts)
     assert all(b"ACTION=" in t for t in texts)
+    # each dissects as the generated uevent layer, properties split
+    first = next(p for p in events if bytes(p)[16:].startswith(b"add@/devices/virtual/net/ua\0"))
+    body = first.payload
+    props = [x.decode() if isinstance(x, bytes) else str(x) for x in body.properties]
+    assert "ACTION=add" in props and "DEVPATH=/devices/virtual/net/ua" in props
+    assert body.extra == b""
