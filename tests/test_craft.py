@@ -15,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -294,3 +295,41 @@ def test_reproducer_is_valid_python():
     r = nlshark("craft", "--desc", VLAN_YAML, "--python")
     assert r.returncode == 0
     compile(r.stdout, "repro.py", "exec")
+
+
+@netlink_only
+def test_header_selected_layout_sock_diag(tmp_path):
+    """A SOCK_DIAG request whose layout sdiag_family chooses, described in
+    YAML and sent in a namespace the test made: the kernel lists the unix
+    socket a process holds there."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from netns import named_netns
+
+    path = tmp_path / "craft.sock"
+    with named_netns() as ns:
+        holder = subprocess.Popen(
+            [
+                "ip", "netns", "exec", ns, sys.executable, "-c",
+                "import socket, sys, time; s = socket.socket(socket.AF_UNIX); "
+                f"s.bind({str(path)!r}); s.listen(); print('up', flush=True); time.sleep(30)",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "up"
+            desc = (
+                "{family: sock-diag, op: sock-diag-by-family, flags: [REQUEST, DUMP], "
+                "header: {sdiag_family: unix, udiag_states: 0xffffffff, udiag_show: 1}}"
+            )
+            r = nlshark("craft", "--desc", desc, "--send", "--netns", ns, "--brief")
+        finally:
+            holder.kill()
+            holder.wait()
+    assert r.returncode == 0, r.stderr
+    lines = [line for line in r.stdout.splitlines() if str(path) in line]
+    assert len(lines) == 1 and "unix stream LISTEN" in lines[0]
+    r = nlshark(
+        "craft", "--desc", "{family: sock-diag, op: sock-diag-by-family, header: {udiag_states: 1}}"
+    )
+    assert r.returncode == 2 and "give sdiag_family to choose one" in r.stderr

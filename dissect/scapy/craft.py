@@ -240,16 +240,39 @@ def _body(d: Mapping[str, Any], where: str) -> NlBody:
     header = d.get("header") or {}
     if not isinstance(header, Mapping):
         raise CraftError(f"{where}: 'header' is a mapping of member names to values")
+    try:
+        # a header member may choose the layout (SOCK_DIAG's sdiag_family)
+        pick = getattr(cls, "dispatch_hook", None)
+        if pick is not None:
+            cls = pick(None, **header)
+    except (ValueError, KeyError) as exc:
+        raise CraftError(f"{where}: {_text(exc)}") from None
     names = cls.fieldtype_names()
     bad = [k for k in header if k not in names]
     if bad:
         members = [f.name for f in cls._nl_header_fields] or ["none"]
+        formats = getattr(cls, "format_keys", None)
+        hint = (
+            f"; its formats ({', '.join(formats())}) add members: give "
+            f"{cls._nl_selector.name.replace('-', '_')} to choose one"
+            if formats is not None and getattr(cls, "_nl_selector", None) is not None
+            else ""
+        )
         raise CraftError(
             f"{where}: the {d['op']} {role} has no header member {bad[0]!r} "
-            f"(members: {', '.join(members)})"
+            f"(members: {', '.join(members)}){hint}"
         )
     attrs = d.get("attrs")
     items = attrs if isinstance(attrs, list) else None
+    if "attrs" not in names:
+        if attrs:
+            raise CraftError(f"{where}: the {d['op']} {role} carries no attributes")
+        try:
+            return cls(**header)  # type: ignore[no-any-return]
+        except (AttributeError, ValueError, TypeError, KeyError) as exc:
+            raise CraftError(f"{where}: {_text(exc)}") from None
+    if attrs is not None and not isinstance(attrs, (list, Mapping)):
+        raise CraftError(f"{where}: 'attrs' is a mapping or a list of items")
     try:
         if items is None:
             body = cls(**header, attrs=dict(attrs or {}))
