@@ -333,3 +333,22 @@ def test_header_selected_layout_sock_diag(tmp_path):
         "craft", "--desc", "{family: sock-diag, op: sock-diag-by-family, header: {udiag_states: 1}}"
     )
     assert r.returncode == 2 and "give sdiag_family to choose one" in r.stderr
+
+
+def test_genl_family_missing_here_says_how_to_build_anyway():
+    from dissect.capture.mcast import GroupError, genl_families
+
+    try:
+        if "nl80211" in genl_families():
+            pytest.skip("this kernel has nl80211")
+    except GroupError as exc:
+        pytest.skip(f"cannot list generic netlink families: {exc}")
+    expr = 'Netlink(nlmsg_flags="REQUEST") / nl80211.get_wiphy()'
+    r = nlshark("craft", expr, "--brief")
+    assert r.returncode == 2
+    assert "'nl80211' is not registered on this kernel" in r.stderr
+    assert "--genl nl80211=ID" in r.stderr
+    r = nlshark("craft", expr, "--brief", "--genl", "nl80211=30")
+    assert r.returncode == 0 and "NL80211_CMD_GET_WIPHY" in r.stdout
+    r = nlshark("craft", expr, "--genl", "nl80211")
+    assert r.returncode == 2 and "--genl wants NAME=ID" in r.stderr

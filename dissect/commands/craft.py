@@ -187,6 +187,7 @@ def _build(args: argparse.Namespace) -> Built:
     from ..analysis.fuzz import PROTOCOLS
     from ..scapy import NetlinkContext
     from ..scapy.craft import CraftError, from_description, from_expression, message_protocol
+    from ..scapy.layers import GenlIdError
 
     expression, description = _source(args)
     context = NetlinkContext(_genl_ids(args.genl) or None, host=True, host_names=True)
@@ -209,6 +210,12 @@ def _build(args: argparse.Namespace) -> Built:
         for i, m in enumerate(msgs, 1):
             try:
                 data = m if isinstance(m, bytes) else bytes(m)
+            except GenlIdError as exc:
+                raise CraftError(
+                    f"generic netlink family {exc.family!r} is not registered on this kernel "
+                    f"(is its module loaded?); give its id with --genl {exc.family}=ID to build "
+                    "the message anyway"
+                ) from None
             except (ValueError, TypeError, KeyError, OverflowError) as exc:
                 where = f"message {i}: " if len(msgs) > 1 else ""
                 raise CraftError(f"{where}cannot build it: {exc}") from None
@@ -303,9 +310,9 @@ def _write_python(args: argparse.Namespace, built: Built) -> int:
 
 
 def _send(args: argparse.Namespace, built: Built, netns: str | None) -> int:
-    from ..scapy import NetlinkSocket
+    from ..scapy import HOST_BO, Netlink, NetlinkSocket
     from ..scapy.craft import socket_family
-    from ..scapy.socket import error_of
+    from ..scapy.socket import error_of, requests_in
 
     first, _, proto = built.items[0]
     try:
@@ -314,11 +321,20 @@ def _send(args: argparse.Namespace, built: Built, netns: str | None) -> int:
         )
     except (OSError, ValueError) as exc:
         return _fail(f"cannot open the socket: {exc}")
-    refused = unanswered = 0
+    sent = answered = refused = 0
     try:
         for m, data, _ in built.items:
             ans, unans = nl.sr(data if isinstance(m, bytes) else m, timeout=args.timeout)
-            unanswered += len(unans)
+            # the sequence numbers the buffer went out with (the socket
+            # numbers messages that have none), and which got an answer
+            q = ans[0][0] if ans else unans[0]
+            with built.context:
+                seqs = [
+                    seq for seq, _ in requests_in(q if isinstance(q, bytes) else bytes(q), HOST_BO)
+                ]
+            got = {a[Netlink].nlmsg_seq for _, a in ans if a.haslayer(Netlink)}
+            sent += len(seqs)
+            answered += sum(1 for seq in seqs if seq in got)
             refused += sum(1 for _, a in ans if error_of(a) is not None)
     except OSError as exc:
         return _fail(f"sending failed: {exc.strerror or exc}")
@@ -331,10 +347,11 @@ def _send(args: argparse.Namespace, built: Built, netns: str | None) -> int:
         if code:
             return code
     _print(args, built, frames, sys.stdout)
-    total = len(built.items)
+    unanswered = sent - answered
+    buffers = f" in {len(built.items)} buffers" if len(built.items) not in (1, sent) else ""
     print(
-        f"nlshark craft: {total} message(s) sent in {where}: "
-        f"{total - unanswered} answered, {refused} refused, {unanswered} unanswered",
+        f"nlshark craft: {sent} message(s){buffers} sent in {where}: "
+        f"{answered} answered, {refused} refused, {unanswered} unanswered",
         file=sys.stderr,
     )
     return 1 if refused or unanswered else 0

@@ -25,6 +25,7 @@ from .layers import _ACTIVE as _ACTIVE_CONTEXTS
 from .layers import (
     HOST_BO,
     Family,
+    GenlIdError,
     Netlink,
     NetlinkBatch,
     NetlinkContext,
@@ -88,6 +89,7 @@ def rdpcap(
 __all__ = [
     "HOST_BO",
     "Family",
+    "GenlIdError",
     "Netlink",
     "NetlinkBatch",
     "NetlinkContext",

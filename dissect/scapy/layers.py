@@ -93,6 +93,15 @@ def registry() -> Any:
 # Context: generic netlink ids and requests seen
 
 
+class GenlIdError(ValueError):
+    """A generic netlink family's id is not known (not given, not learned,
+    not registered on the local kernel); `family` is its name."""
+
+    def __init__(self, family: str, text: str) -> None:
+        super().__init__(text)
+        self.family = family
+
+
 class NetlinkContext:
     """What dissection and building need beyond one message's bytes.
 
@@ -165,9 +174,10 @@ class NetlinkContext:
             for k, v in self.host_names().items():
                 if v == name:
                     return k
-        raise ValueError(
+        raise GenlIdError(
+            name,
             f"generic netlink family {name!r} has no id here: give one with "
-            f"NetlinkContext(genl={{{name!r}: ID}}), Netlink(genl={{{name!r}: ID}}) or nlmsg_type=ID"
+            f"NetlinkContext(genl={{{name!r}: ID}}), Netlink(genl={{{name!r}: ID}}) or nlmsg_type=ID",
         )
 
     def host_names(self) -> dict[int, str]:

@@ -505,7 +505,7 @@ class NetlinkSocket(SuperSocket):
         pkt, data = self.prepare(q)
         # Every message of the buffer is answered on its own (a batch of
         # requests); the exchange ends when each one's answer has.
-        pending = dict(_requests(data, getattr(pkt, "_nl_bo", HOST_BO)))
+        pending = dict(requests_in(data, getattr(pkt, "_nl_bo", HOST_BO)))
         kept: list[Packet] = []
         # Messages already queued (events) stay ahead of what we read now.
         before = list(self.queue)
@@ -556,7 +556,7 @@ def _msg_type(pkt: Packet) -> int | None:
     return msg.nlmsg_type if isinstance(msg, Netlink) else None
 
 
-def _requests(data: bytes, bo: str) -> list[tuple[int, int]]:
+def requests_in(data: bytes, bo: str) -> list[tuple[int, int]]:
     """(seq, flags) of each message in a buffer that was sent."""
     out = []
     off = 0
@@ -594,4 +594,4 @@ def error_of(pkt: Packet) -> NetlinkError | None:
     return NetlinkError(-code, message, attribute, getattr(msg.payload, "request", None), pkt)
 
 
-__all__ = ["MAX_QUEUED", "NetlinkError", "NetlinkSocket", "error_of"]
+__all__ = ["MAX_QUEUED", "NetlinkError", "NetlinkSocket", "error_of", "requests_in"]
