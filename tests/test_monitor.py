@@ -439,7 +439,7 @@ def test_group_words(monkeypatch):
 
     fake = mcast.GenlFamily(28, "mptcp_pm", {"mptcp_pm_cmds": 8, "mptcp_pm_events": 9})
     monkeypatch.setattr(
-        mcast, "_find_genl", lambda name, netns: fake if name == "mptcp_pm" else None
+        mcast, "find_genl", lambda name, netns: fake if name == "mptcp_pm" else None
     )
     (sub,) = mcast.resolve(["route:RTNLGRP_IPV4_IFADDR,ipv6_route,Link,27"])
     assert sub.groups == {"ipv4-ifaddr": 5, "ipv6-route": 11, "link": 1, "mpls-route": 27}

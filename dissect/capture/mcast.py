@@ -280,7 +280,7 @@ class Subscription:
     optional: set[str] = field(default_factory=set)
 
 
-def _pick(
+def pick_groups(
     family: str, available: dict[str, int], words: list[str], prefix: str, numeric: bool
 ) -> tuple[dict[str, int], set[str]]:
     picked: dict[str, int] = {}
@@ -328,12 +328,14 @@ def resolve(specs: list[str], netns: str | None = None) -> list[Subscription]:
         if classic is not None:
             if not words:
                 words = list(classic.default) or ["all"]
-            groups, optional = _pick(classic.name, classic.groups, words, classic.prefix, True)
+            groups, optional = pick_groups(
+                classic.name, classic.groups, words, classic.prefix, True
+            )
             sub = subs.setdefault(classic.name, Subscription(classic.name, classic.protocol, {}))
         else:
             key = fname.lower()
             if key not in genl_cache:
-                genl_cache[key] = _find_genl(fname, netns)
+                genl_cache[key] = find_genl(fname, netns)
             fam = genl_cache[key]
             if fam is None:
                 known = ", ".join(f.name for f in CLASSIC_FAMILIES)
@@ -344,7 +346,7 @@ def resolve(specs: list[str], netns: str | None = None) -> list[Subscription]:
                 )
             if not fam.groups:
                 raise GroupError(f"generic netlink family {fam.name!r} has no multicast groups")
-            groups, optional = _pick(fam.name, fam.groups, words or ["all"], "", False)
+            groups, optional = pick_groups(fam.name, fam.groups, words or ["all"], "", False)
             sub = subs.setdefault(fam.name, Subscription(fam.name, NETLINK_GENERIC, {}, fam.id))
         for k, v in groups.items():
             if k not in sub.groups:
@@ -356,7 +358,7 @@ def resolve(specs: list[str], netns: str | None = None) -> list[Subscription]:
     return list(subs.values())
 
 
-def _find_genl(name: str, netns: str | None) -> GenlFamily | None:
+def find_genl(name: str, netns: str | None) -> GenlFamily | None:
     fam = genl_family(name, netns)
     if fam is None and name != name.lower():
         fam = genl_family(name.lower(), netns)

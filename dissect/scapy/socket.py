@@ -180,8 +180,12 @@ class NetlinkSocket(SuperSocket):
                 self.raw.sock.setsockopt(270, 12, 1)  # NETLINK_GET_STRICT_CHK
         if groups is not None and not isinstance(groups, (list, tuple, set, frozenset)):
             groups = [groups]
-        for g in groups or ():
-            self.join(g)
+        try:
+            for g in groups or ():
+                self.join(g)
+        except BaseException:
+            self.close()
+            raise
 
     # -- family and groups ------------------------------------------------------
     def _resolve_family(self, family: Any) -> tuple[int, str]:
@@ -208,7 +212,7 @@ class NetlinkSocket(SuperSocket):
                 fam = mcast.classic_by_protocol(proto)
                 return proto, fam.name if fam is not None else spec.name
         try:
-            found = mcast._find_genl(name, self.netns)
+            found = mcast.find_genl(name, self.netns)
         except mcast.GroupError as exc:
             raise OSError(errno_mod.EPROTONOSUPPORT, str(exc)) from None
         if found is None:
@@ -244,7 +248,7 @@ class NetlinkSocket(SuperSocket):
                     "join generic netlink groups on a socket opened for the family "
                     "(NetlinkSocket('nl80211', groups=...)), or give the group's number"
                 )
-            picked, _ = mcast._pick(self.family_name, self.genl_groups, [word], "", False)
+            picked, _ = mcast.pick_groups(self.family_name, self.genl_groups, [word], "", False)
         else:
             fam = mcast.classic_by_protocol(self.protocol)
             if fam is None:
@@ -253,7 +257,7 @@ class NetlinkSocket(SuperSocket):
                 raise ValueError(
                     f"no group names known for netlink protocol {self.protocol}: give numbers"
                 )
-            picked, _ = mcast._pick(fam.name, fam.groups, [word], fam.prefix, True)
+            picked, _ = mcast.pick_groups(fam.name, fam.groups, [word], fam.prefix, True)
         if len(picked) != 1:  # "all"
             raise ValueError(f"{word!r} names {len(picked)} groups: join them one by one")
         name, number = next(iter(picked.items()))
