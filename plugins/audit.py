@@ -429,7 +429,7 @@ BODIES = {
             Int("fieldflags", "I", count=MAX_FIELDS, choices=tuple(OPERATORS)),
             Int("buflen", "I", length_of="buf"),
             Rest("buf", length="buflen"),
-            Rest("padding"),  # NLMSG_SPACE padding some senders count
+            Rest("padding", pad=3),  # NLMSG_SPACE padding libaudit counts
         ),
     ),
     "features_request": Layout(

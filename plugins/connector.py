@@ -220,6 +220,8 @@ def _proc_part(v: Any, to_kernel: bool, data: bytes) -> str | None:
 
 
 _EVENT_NAMES = {k: f"PROC_EVENT_{n.upper()}" for k, n in EVENTS.items()}
+# the union's size (its largest member, exit) less its smallest (ack)
+UNION_PAD = max(struct.calcsize("=" + "".join(c for _, c in f)) for _, f in LAYOUTS.values()) - 4
 PROC_INPUT = Layout(
     "struct proc_input",
     (
@@ -242,7 +244,7 @@ PROC_EVENT = Layout(
                 # the bytes after a smaller member are its padding
                 what: Layout(
                     member,
-                    (*(_union_member(f, c) for f, c in fields), Rest("padding")),
+                    (*(_union_member(f, c) for f, c in fields), Rest("padding", pad=UNION_PAD)),
                     implies={"what": what},
                 )
                 for what, (member, fields) in LAYOUTS.items()
