@@ -394,6 +394,8 @@ def _layout_values(draw: Any, layout: Any, bo: str, to_kernel: bool, depth: int)
                 1,
             )
             out[item.name] = draw(st.lists(_TEXT.map(str.encode), min_size=n, max_size=n))
+        elif isinstance(item, B.Rest) and item.pad:
+            out[item.name] = bytes(draw(st.integers(0, item.pad)))
         elif isinstance(item, B.Rest):
             out[item.name] = draw(st.binary(max_size=16))
         elif isinstance(item, B.Choice):

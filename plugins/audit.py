@@ -22,6 +22,10 @@ struct cannot say is decoded here:
 - AUDIT_SIGNAL_INFO's answer is the kernel's struct audit_sig_info
   (kernel/audit.h): uid, pid and the sender's security context.
 - AUDIT_MAKE_EQUIV is two u32 sizes and then the two paths.
+- An AUDIT_GET_FEATURE request is empty or (libaudit) a zeroed struct
+  audit_features; the kernel reads neither.
+- libaudit counts its NLMSG_ALIGN padding in nlmsg_len (NLMSG_SPACE): an
+  audit_rule_data's buffer can be followed by up to 3 zero bytes.
 
 Hooks are called as ``hook(msg, buf, start, end, bo)``, add nodes to
 ``msg.node`` and return the summary text.  They never raise on bad input:
@@ -203,6 +207,8 @@ FILTER_LISTS = {
 }
 FILTER_PREPEND = 0x10
 ACTIONS = {0: "never", 1: "possible", 2: "always"}
+# linux/audit.h: AUDIT_FEATURE_ONLY_UNSET_LOGINUID 0, LOGINUID_IMMUTABLE 1 (bit numbers)
+FEATURES = {1: "ONLY_UNSET_LOGINUID", 2: "LOGINUID_IMMUTABLE"}
 FIELDS = {
     0: "pid", 1: "uid", 2: "euid", 3: "suid", 4: "fsuid", 5: "gid", 6: "egid", 7: "sgid",
     8: "fsgid", 9: "loginuid", 10: "pers", 11: "arch", 12: "msgtype", 13: "subj_user",
@@ -286,9 +292,17 @@ def rule(msg: Any, buf: bytes, start: int, end: int, bo: str) -> str:
     buflen = struct.unpack_from(bo + "I", buf, off)[0]
     node.add(Node("audit.rule.buflen", "buflen", off, 4, buf, buflen, None))
     off += 4
+    pad = end - off - buflen
+    padding = None
+    if 0 < pad < 4 and not any(buf[off + buflen : end]):
+        # NLMSG_SPACE: libaudit counts the alignment padding in nlmsg_len
+        end = off + buflen
+        padding = Node("audit.rule.padding", "padding", end, pad, buf, bytes(pad), hexbytes)
     strings = Node("audit.rule.buf", "buf", off, end - off, buf)
     strings._display = f"{end - off} bytes"
     node.add(strings)
+    if padding is not None:
+        node.add(padding)
     if buflen != end - off:
         strings.note(WARN, MALFORMED, f"buflen {buflen} but {end - off} bytes follow the struct")
     conds = []
@@ -367,6 +381,31 @@ def make_equiv(msg: Any, buf: bytes, start: int, end: int, bo: str) -> str:
     return " = ".join(paths)
 
 
+AUDIT_FEATURES = (("vers", None), ("mask", FEATURES), ("features", FEATURES), ("lock", FEATURES))
+
+
+def features_request(msg: Any, buf: bytes, start: int, end: int, bo: str) -> str:
+    """AUDIT_GET_FEATURE request: nothing, or struct audit_features (4 u32)."""
+    if end == start:
+        return ""
+    node = Node("audit.features", "struct audit_features", start, end - start, buf)
+    msg.node.add(node)
+    if end - start != 16:
+        node.value = bytes(buf[start:end])
+        node.fmt = hexbytes
+        node.note(WARN, MALFORMED, f"struct audit_features has 16 bytes, not {end - start}")
+        return ""
+    for i, (name, names) in enumerate(AUDIT_FEATURES):
+        v = struct.unpack_from(bo + "I", buf, start + 4 * i)[0]
+        n = Node(f"audit.features.{name}", name, start + 4 * i, 4, buf, v, None)
+        if names is not None:
+            flags = [t for bit, t in names.items() if v & bit]
+            rest = v & ~sum(names)
+            n._display = f"0x{v:x} ({'|'.join(flags + ([f'0x{rest:x}'] if rest else [])) or 0})"
+        node.add(n)
+    return ""
+
+
 # -- the layouts above, declared for the Scapy layers and the strategies
 # (dissect.schema.bodies)
 
@@ -389,8 +428,13 @@ BODIES = {
             Int("values", "I", count=MAX_FIELDS),
             Int("fieldflags", "I", count=MAX_FIELDS, choices=tuple(OPERATORS)),
             Int("buflen", "I", length_of="buf"),
-            Rest("buf"),
+            Rest("buf", length="buflen"),
+            Rest("padding", pad=3),  # NLMSG_SPACE padding libaudit counts
         ),
+    ),
+    "features_request": Layout(
+        "struct audit_features",
+        tuple(Int(name, "I", names) for name, names in AUDIT_FEATURES),
     ),
     "make_equiv": Layout(
         "AUDIT_MAKE_EQUIV paths",

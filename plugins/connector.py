@@ -22,7 +22,7 @@ from typing import Any
 
 from dissect.core.display import hexbytes
 from dissect.core.tree import MALFORMED, NOTE, PROTOCOL, UNDECODED, WARN, Node
-from dissect.schema.bodies import Chars, Choice, Int, Layout
+from dissect.schema.bodies import Chars, Choice, Int, Layout, Rest
 
 # struct cn_msg's members before data[] (host order)
 CN_MSG_MEMBERS = (
@@ -220,6 +220,8 @@ def _proc_part(v: Any, to_kernel: bool, data: bytes) -> str | None:
 
 
 _EVENT_NAMES = {k: f"PROC_EVENT_{n.upper()}" for k, n in EVENTS.items()}
+# the union's size (its largest member, exit) less its smallest (ack)
+UNION_PAD = max(struct.calcsize("=" + "".join(c for _, c in f)) for _, f in LAYOUTS.values()) - 4
 PROC_INPUT = Layout(
     "struct proc_input",
     (
@@ -238,8 +240,12 @@ PROC_EVENT = Layout(
             "event_data",
             lambda v, to_kernel, data: v.get("what"),
             {
+                # the kernel sends the whole union (sizeof(struct proc_event)):
+                # the bytes after a smaller member are its padding
                 what: Layout(
-                    member, tuple(_union_member(f, c) for f, c in fields), implies={"what": what}
+                    member,
+                    (*(_union_member(f, c) for f, c in fields), Rest("padding", pad=UNION_PAD)),
+                    implies={"what": what},
                 )
                 for what, (member, fields) in LAYOUTS.items()
             },

@@ -71,6 +71,7 @@ FACTS = {
         "errors": {"OK": 23, "ENODEV": 15, "EINVAL": 2, "ENOENT": 2, "EEXIST": 1},
         "extack": {"mtu greater than device maximum"},
     },
+    "trace_hooks_618.pcapng": {"messages": 76, "errors": {"OK": 13, "ENODEV": 3}, "extack": set()},
 }  # fmt: skip
 
 # Families that later work covers; their messages may stay undecoded for now.

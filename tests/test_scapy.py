@@ -3,8 +3,8 @@
 Round trips drawn from `dissect.strategies` over every message type of every
 family: build -> bytes -> our dissector gives the same values, and Scapy's
 dissection of the bytes rebuilds them exactly and agrees with ours.  Every
-capture read with rdpcap leaves no Raw layer and no undecoded body where our
-dissector decodes; malformed building survives; fuzz() builds every layer.
+capture read with rdpcap leaves no Raw layer, no undecoded body and no body
+layer with unexplained `extra` bytes where our dissector decodes; malformed building survives; fuzz() builds every layer.
 """
 
 from __future__ import annotations
@@ -298,6 +298,10 @@ def _unknown_counts(frame):
     )
 
 
+def _bad_counts(frame):
+    return sum(1 for _n, note in frame.root.all_notes() if note.group in ("undecoded", "malformed"))
+
+
 @pytest.mark.parametrize("path", CAPTURES, ids=lambda p: p.name)
 def test_rdpcap_leaves_no_raw(path):
     pkts = rdpcap(path)
@@ -315,6 +319,19 @@ def test_rdpcap_leaves_no_raw(path):
             body = m.payload
             if om.layout is not None and isinstance(body, (NlRawBody, NlGenlUnknown)):
                 problems.append(f"frame {frame.number}: {om.type_name} left undecoded")
+        # Body level: a message body, struct, declared hook body or part
+        # whose bytes our dissector explains leaves nothing in `extra`
+        # (AUDIT rules, proc connector events, uevents included).  Only a
+        # frame where our dissector notes undecoded or malformed bytes may
+        # keep some.  Attributes may: the kernel sends some larger than
+        # their declared type (nexthop groups, seg6 SRH), kept as `extra`.
+        body_extra = [
+            type(x).__name__
+            for x in layers
+            if not isinstance(x, NlAttr) and "extra" in x.fields and x.fields["extra"]
+        ]
+        if body_extra and not _bad_counts(frame):
+            problems.append(f"frame {frame.number}: undecoded extra bytes in {body_extra}")
         unknown = sum(
             1
             for x in layers

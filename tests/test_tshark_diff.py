@@ -934,6 +934,43 @@ def _legacy_rtgenmsg(fr: Any, index: dict[int, list[Any]], t: TField) -> Any:
     return fam[0] if fam and fam[0].length == 1 else None
 
 
+NETLINK_CONNECTOR, NETLINK_KOBJECT_UEVENT = 11, 15  # linux/netlink.h
+NLMSG_DONE = 3
+_UEVENT_KERNEL = re.compile(rb"[a-z]+@/[^\0]*\0")  # ACTION@DEVPATH\0 (lib/kobject_uevent.c)
+
+
+def _uevent_datagram(fr: Any, tstarts: list[int]) -> bool:
+    """Condition ``uevent-datagram``: the frame is NETLINK_KOBJECT_UEVENT,
+    its datagram starts as a kernel uevent (``ACTION@DEVPATH\0``) or a udev
+    one (``libudev\0``), tshark found no nlmsghdr in it and our one message
+    is the frame hook's uevent node over the whole datagram."""
+    data = bytes(fr.data[16:])
+    if fr.protocol != NETLINK_KOBJECT_UEVENT or tstarts:
+        return False
+    if not (data.startswith(b"libudev\0") or _UEVENT_KERNEL.match(data)):
+        return False
+    return len(fr.messages) == 1 and any(
+        c.abbrev in ("uevent", "uevent.udev") and c.offset == 16 and c.end == len(fr.data)
+        for c in fr.messages[0].node.walk()
+    )
+
+
+def _connector_message(fr: Any, m: Any) -> bool:
+    """Condition ``connector-message``: the frame is NETLINK_CONNECTOR, the
+    message's nlmsg_type in the bytes is NLMSG_DONE (3), its body holds at
+    least a struct cn_msg (20 bytes; a real NLMSG_DONE carries a 4-byte
+    int) and our tree decodes ``cn.msg`` right after the header."""
+    start = m.node.offset
+    buf = fr.data
+    if fr.protocol != NETLINK_CONNECTOR or start + 16 > len(buf):
+        return False
+    nlmsg_len = int.from_bytes(buf[start : start + 4], "little")
+    nlmsg_type = int.from_bytes(buf[start + 4 : start + 6], "little")
+    if nlmsg_type != NLMSG_DONE or nlmsg_len < 16 + 20:
+        return False
+    return any(n.abbrev == "cn.msg" and n.offset == start + 16 for n in m.node.walk())
+
+
 def _proto_name(p: int | None) -> str | None:
     from dissect.core.constants import protocol_name
 
@@ -996,7 +1033,11 @@ def compare(cid: str, capture: Path, version: str, tframes: list[TFrame]) -> Dif
             top.append(h)
         tstarts = [h.pos for h in top]
         ostarts = [m.node.offset for m in fr.messages]
-        if tstarts != ostarts:
+        uevent = _uevent_datagram(fr, tstarts)
+        kd_uevent = _known("netlink.hdr_len", "uevent-datagram", proto) if uevent else None
+        if tstarts != ostarts and kd_uevent:
+            d.known[kd_uevent.reason] += 1
+        elif tstarts != ostarts:
             d.structure.append(
                 f"{where}: messages start at {ostarts} here, at {tstarts} in tshark "
                 f"({len(ostarts)} vs {len(tstarts)} messages)"
@@ -1026,8 +1067,11 @@ def compare(cid: str, capture: Path, version: str, tframes: list[TFrame]) -> Dif
                     d.header_checks += 1
                     if m.type_name != want:
                         kd = _known(t.name, "ours-undecoded", proto)
+                        kd_cn = _known(t.name, "connector-message", proto)
                         if kd and m.type_name == f"type {m.type}":
                             d.known[kd.reason] += 1
+                        elif kd_cn and _connector_message(fr, m):
+                            d.known[kd_cn.reason] += 1
                         else:
                             d.headers.append(
                                 f"{where} msg {m.index} name of type {m.type}: "
@@ -1069,8 +1113,11 @@ def compare(cid: str, capture: Path, version: str, tframes: list[TFrame]) -> Dif
                 if note.group == "malformed"
             ]
             key = (fr.number, "_ws.malformed", 0)
+            kd_mal = _known("_ws.malformed", "uevent-datagram", proto) if uevent else None
             if key in bugs:
                 d.bugs[key] = "" if notes else "no malformed note of ours"
+            elif not notes and kd_mal:
+                d.known[kd_mal.reason] += 1
             elif not notes:
                 d.malformed.append(
                     f"{where}: tshark reports Malformed Packet, our tree has no malformed note "

@@ -32,6 +32,17 @@ Conditions the test knows:
     the same start and length is element ``[N]`` of an array, N is the
     attribute's nla_type in the bytes, and all its siblings are elements.
 
+``uevent-datagram``
+    the frame is NETLINK_KOBJECT_UEVENT, its datagram starts as a kernel
+    uevent (``ACTION@DEVPATH`` and a NUL) or with udev's ``libudev`` NUL,
+    tshark found no netlink header in it, and our one message is the uevent
+    node of the frame hook over the whole datagram.
+``connector-message``
+    the frame is NETLINK_CONNECTOR, the message's nlmsg_type in the bytes
+    is NLMSG_DONE (3) with a body of at least 20 bytes (struct cn_msg; a
+    true NLMSG_DONE has a 4-byte int), and our tree decodes ``cn.msg`` right
+    after the header.
+
 `TSHARK_UNDECODED` lists, for the record, what tshark 4.0 does not decode at
 all, so those parts of our decode have no oracle in this test.  It is
 documentation: the test drives every comparison from tshark's fields, so
@@ -57,6 +68,8 @@ CONDITIONS = (
     "legacy-rtgenmsg",
     "ours-structured",
     "array-element",
+    "uevent-datagram",
+    "connector-message",
 )
 
 KNOWN_DIFFERENCES: list[KnownDifference] = [
@@ -118,6 +131,28 @@ KNOWN_DIFFERENCES: list[KnownDifference] = [
         "(also 1), showing its contents as one raw nl80211.attr_value; we show "
         "element [1] with NL80211_IFACE_COMB_LIMITS inside.",
         "NETLINK_GENERIC",
+    ),
+]
+
+_UEVENT = (
+    "kobject uevents are not netlink messages (lib/kobject_uevent.c sends "
+    "ACTION@DEVPATH, NUL, then KEY=VALUE strings; udev sends libudev, NUL, "
+    "a header and properties): there is no struct nlmsghdr. Wireshark 4.0 "
+    "reads the first 16 bytes as one anyway and reports Malformed Packet; "
+    "our frame hook decodes one uevent per datagram."
+)
+KNOWN_DIFFERENCES += [
+    KnownDifference("netlink.hdr_len", "uevent-datagram", _UEVENT, "NETLINK_KOBJECT_UEVENT"),
+    KnownDifference("_ws.malformed", "uevent-datagram", _UEVENT, "NETLINK_KOBJECT_UEVENT"),
+    KnownDifference(
+        "netlink.hdr_type",
+        "connector-message",
+        "Naming only: connector users (the process events connector, "
+        "linux/cn_proc.h) send and receive their struct cn_msg in a message "
+        "of type NLMSG_DONE (3). Wireshark 4.0 names the type 'End of a dump'; "
+        "we name the message CN_MSG and decode the cn_msg. The type number "
+        "itself is compared and equal.",
+        "NETLINK_CONNECTOR",
     ),
 ]
 

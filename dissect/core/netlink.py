@@ -466,6 +466,16 @@ def decode_messages(
         nxt = off + ((nlmsg_len + 3) & ~3)
         if nxt > end:
             break
+        if nxt > msg_end:
+            # NLMSG_ALIGN padding after a message whose nlmsg_len is not a
+            # multiple of 4 (libaudit's and the kernel's audit rule replies)
+            pad = Node(
+                "netlink.padding", "padding", msg_end, nxt - msg_end, data,
+                data[msg_end:nxt], hexbytes,
+            )  # fmt: skip
+            if data[msg_end:nxt].strip(b"\0"):
+                pad.note(NOTE, PROTOCOL, "non-zero NLMSG_ALIGN padding after the message")
+            root.add(pad)
         off = nxt
 
 

@@ -103,11 +103,14 @@ class Strings:
 
 @dataclass(frozen=True)
 class Rest:
-    """The bytes up to the end of the body, or `length` bytes."""
+    """The bytes up to the end of the body, or `length` bytes.  With `pad`,
+    padding: up to `pad` zero bytes in a well-formed body (alignment, or the
+    rest of a union after a smaller member)."""
 
     name: str
     length: str | None = None
     label: str | None = None
+    pad: int = 0
 
 
 @dataclass(frozen=True)
