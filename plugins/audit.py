@@ -285,6 +285,20 @@ def rule(msg: Any, buf: bytes, start: int, end: int, bo: str) -> str:
             elif abbrev == "fieldflags":
                 el._display = f"{OPERATORS.get(arr[i] & OPERATOR_MASK, '?')} (0x{arr[i]:x})"
             arr_node.add(el)
+        if count < MAX_FIELDS:
+            # the rest of the fixed array: zero in every rule a kernel or
+            # auditctl writes; shown as one node so no byte is unaccounted
+            rest = Node(
+                f"audit.rule.{abbrev}.unused",
+                "unused",
+                base + 4 * count,
+                4 * (MAX_FIELDS - count),
+                buf,
+            )
+            rest._display = f"{MAX_FIELDS - count} entries" + (
+                ", not all zero" if any(arr[count:]) else ", zero"
+            )
+            arr_node.add(rest)
         if any(arr[count:]):
             arr_node.note(NOTE, PROTOCOL, f"{label} beyond field_count are not zero")
         node.add(arr_node)
