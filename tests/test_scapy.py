@@ -319,17 +319,13 @@ def test_rdpcap_leaves_no_raw(path):
             body = m.payload
             if om.layout is not None and isinstance(body, (NlRawBody, NlGenlUnknown)):
                 problems.append(f"frame {frame.number}: {om.type_name} left undecoded")
-        # Body level: a message body, struct, declared hook body or part
+        # A message body, struct, attribute, declared hook body or part
         # whose bytes our dissector explains leaves nothing in `extra`
-        # (AUDIT rules, proc connector events, uevents included).  Only a
-        # frame where our dissector notes undecoded or malformed bytes may
-        # keep some.  Attributes may: the kernel sends some larger than
-        # their declared type (nexthop groups, seg6 SRH), kept as `extra`.
-        body_extra = [
-            type(x).__name__
-            for x in layers
-            if not isinstance(x, NlAttr) and "extra" in x.fields and x.fields["extra"]
-        ]
+        # (AUDIT rules, proc connector events, uevents, runs of structs such
+        # as NHA_GROUP and counted trailers such as an SRH's segments
+        # included).  Only a frame where our dissector notes undecoded or
+        # malformed bytes may keep some.
+        body_extra = [type(x).__name__ for x in layers if "extra" in x.fields and x.fields["extra"]]
         if body_extra and not _bad_counts(frame):
             problems.append(f"frame {frame.number}: undecoded extra bytes in {body_extra}")
         unknown = sum(
@@ -680,3 +676,32 @@ def test_declared_bodies_keep_wrong_lengths():
     assert any(note.group == "malformed" for _, note in frame.root.all_notes())
     cut = ue.frame.kind("kernel")(bytes(ue.frame.kind("kernel")(header="add@/x"))[:-1])
     assert bytes(cut) == b"add@/x" and cut.header_nul == b""
+
+
+def test_struct_runs_and_counted_trailers():
+    """A run of structs (NHA_GROUP) and bytes a member counts (an SRH's
+    segments) dissect and build as our dissector reads them."""
+    nh = family("rt-nexthop")
+    # the spec does not mark NHA_GROUP an array: a list inside the list
+    msg = Netlink() / nh.newnexthop(id=20, group=[[{"id": 11}, {"id": 12, "weight": 1}]])
+    data = bytes(msg)
+    frame = dissect.decode_frame(netlink_pseudo_header(0) + data)
+    grp = next(n for n in frame.root.walk() if n.name == "NHA_GROUP")
+    assert grp.display == "2 x struct nexthop_grp"
+    back = Netlink(data, protocol=0)
+    ids = [g.id for g in back.payload.attr("group").value]
+    assert ids == [11, 12] and bytes(back) == data
+    # a plain list still repeats the attribute
+    two = Netlink() / nh.newnexthop(group=[{"id": 1}, {"id": 2}])
+    assert len([a for a in two.payload.attrs if a.name == "NHA_GROUP"]) == 2
+
+    rr = family("rt-route")
+    segs = [bytes.fromhex("20010db800bb0000000000000000000" + str(i)) for i in (1, 2)]
+    srh = rr.attrs("lwt-seg6-attrs").srh(
+        {"mode": "encap", "hdrlen": 4, "type": 4, "segments_left": 1, "first_segment": 1,
+         "segments": segs}
+    )  # fmt: skip
+    raw = bytes(srh)
+    again = type(srh)(raw)
+    assert again.value.segments == segs and again.extra == b""
+    assert "2001:db8:bb::2" in again.value.fieldtype["segments"].i2repr(again.value, segs)

@@ -316,6 +316,7 @@ class NlPacketField(Field[Any, Any]):
 
     __slots__ = ["cls_ref"]
     holds_packets = 1
+    islist = 1  # a list value is an array of structs, not packets to generate
 
     def __init__(self, name: str, cls_ref: Any) -> None:
         Field.__init__(self, name, None, "B")
@@ -328,6 +329,8 @@ class NlPacketField(Field[Any, Any]):
     def any2i(self, pkt: Any, x: Any) -> Any:
         if isinstance(x, dict):
             return self.cls(**x)
+        if isinstance(x, list):  # an array of structs (NHA_GROUP)
+            return [self.cls(**e) if isinstance(e, dict) else e for e in x]
         return x
 
     def addfield(self, pkt: Any, s: bytes, val: Any) -> bytes:
@@ -335,6 +338,8 @@ class NlPacketField(Field[Any, Any]):
             return s
         if isinstance(val, VolatileValue):
             val = val._fix()
+        if isinstance(val, list):
+            return s + b"".join(bytes(e) for e in val)
         return s + bytes(val)
 
     def i2repr(self, pkt: Any, x: Any) -> str:
@@ -344,6 +349,8 @@ class NlPacketField(Field[Any, Any]):
         return x
 
     def do_copy(self, x: Any) -> Any:
+        if isinstance(x, list):
+            return [e.copy() for e in x]
         return None if x is None else x.copy()
 
     def randval(self) -> Any:
@@ -380,3 +387,45 @@ class NlAttrListField(PacketListField):  # type: ignore[misc]
 
     def randval(self) -> Any:
         return None
+
+
+class NlChunksField(Field[Any, Any]):
+    """Bytes counted by another member, in elements of `step` bytes (an
+    SRH's segments); each element shown with the dissector's formatter."""
+
+    __slots__ = ["step", "fmt_value"]
+    islist = 1
+
+    def __init__(self, name: str, step: int, fmt_value: Any = None) -> None:
+        Field.__init__(self, name, None, "B")
+        self.step = step
+        self.fmt_value = fmt_value
+
+    def any2i(self, pkt: Any, x: Any) -> Any:
+        return list(x) if isinstance(x, tuple) else x
+
+    def addfield(self, pkt: Any, s: bytes, val: Any) -> bytes:
+        if val is None:
+            return s
+        if isinstance(val, (bytes, bytearray)):
+            return s + bytes(val)
+        return s + b"".join(bytes(e) for e in val)
+
+    def i2repr(self, pkt: Any, x: Any) -> str:
+        if not isinstance(x, list) or self.fmt_value is None:
+            return repr(x)
+        shown = []
+        for e in x:
+            try:
+                shown.append(str(self.fmt_value(e)))
+            except Exception:  # a display must never break show()
+                shown.append(repr(e))
+        return "[" + ", ".join(shown) + "]"
+
+    def i2h(self, pkt: Any, x: Any) -> Any:
+        return x
+
+    def randval(self) -> Any:
+        from scapy.volatile import RandBin
+
+        return [RandBin(self.step)._fix() for _ in range(2)]

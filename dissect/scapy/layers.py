@@ -58,6 +58,7 @@ from .fields import (
     NlAttrListField,
     NlAttrTypeField,
     NlBytesField,
+    NlChunksField,
     NlIntField,
     NlNulField,
     NlPacketField,
@@ -349,9 +350,28 @@ class NlStruct(_NlPacket):
     _nl_members: list[Any] = []
     _nl_flex_cls: Any = None  # element class of the flexible array
     _nl_has_flex = False
+    _nl_trailer_def: Any = None  # bytes after the struct a member counts
 
     def do_dissect(self, s: bytes) -> bytes:
         rest, complete = _dissect_members(self, self._nl_members, s)
+        tr = self._nl_trailer_def
+        if tr is not None:
+            name = pyname(tr.name)
+            count = self.fields.get(pyname(tr.length)) if complete else None
+            if not isinstance(count, int) or count <= 0:
+                self.fields[name] = None
+            else:
+                have = rest[: count * tr.scale]
+                rest = rest[len(have) :]
+                if tr.element_len:
+                    step = tr.element_len
+                    whole = len(have) - len(have) % step
+                    self.fields[name] = [have[i : i + step] for i in range(0, whole, step)]
+                    rest = have[whole:] + rest  # a part element is left as it is
+                else:
+                    self.fields[name] = have
+            self.fields["cut"] = rest if rest else None
+            return b""
         if self._nl_has_flex:
             el = self._nl_flex_cls
             if not complete:
@@ -388,6 +408,14 @@ def struct_class(spec: Spec | None, layout: A.StructLayout) -> type[NlStruct]:
                 fields.append(NlAttrListField("flex"))
             else:
                 fields.append(NlBytesField("flex", b"", flex.fmt))
+        trailer = getattr(layout, "trailer", None)
+        if trailer is not None:
+            # bytes one member counts (an SRH's segments), inside an attribute
+            fields.append(
+                NlChunksField(pyname(trailer.name), trailer.element_len, trailer.fmt)
+                if trailer.element_len
+                else NlBytesField(pyname(trailer.name), None, trailer.fmt)
+            )
         fields.append(NlBytesField("cut", None))
         cls = _STRUCTS[key] = type(  # type: ignore[assignment]
             _class_name("struct", layout.abbrev),
@@ -400,6 +428,7 @@ def struct_class(spec: Spec | None, layout: A.StructLayout) -> type[NlStruct]:
                 "_nl_members": members,
                 "_nl_flex_cls": flex_cls,
                 "_nl_has_flex": flex is not None,
+                "_nl_trailer_def": trailer,
                 "__module__": __name__,
             },
         )
@@ -460,6 +489,9 @@ class NlAttr(_NlPacket):
             ]
         if kind == "struct" and isinstance(value, dict):
             return cls.fields_desc[2].cls(**value)  # type: ignore[union-attr]
+        if kind == "struct" and isinstance(value, list):
+            ecls = cls.fields_desc[2].cls  # type: ignore[union-attr]
+            return [ecls(**e) if isinstance(e, dict) else e for e in value]
         if kind == "int" and isinstance(value, str):
             return cls.fields_desc[2].any2i(None, value)
         return value
@@ -500,9 +532,22 @@ class NlAttr(_NlPacket):
                 f["value"], f["nul"] = p, 0
         elif kind == "struct":
             cls = self.fields_desc[2].cls  # type: ignore[union-attr]
-            if cls._nl_has_flex and len(p) >= cls._nl_size:
+            size = cls._nl_size
+            dec = self._nl_dec
+            if cls._nl_has_flex and len(p) >= size:
                 f["value"] = cls(p)  # the flexible array takes the rest
-            elif len(p) >= cls._nl_size:
+            elif cls._nl_trailer_def is not None and len(p) >= size:
+                f["value"] = v = cls(p)  # the counted trailer follows
+                extra, v.cut = v.cut or b"", None
+            elif (
+                size
+                and not getattr(dec, "extensible", False)
+                and (len(p) > size or getattr(dec, "array", False))
+                and len(p) % size == 0
+            ):
+                # a run of structs (NHA_GROUP), as the dissector reads it
+                f["value"] = [cls(p[i : i + size]) for i in range(0, len(p), size)]
+            elif len(p) >= size:
                 f["value"] = cls(p[: cls._nl_size])
                 extra = p[cls._nl_size :]
             else:
@@ -1147,10 +1192,15 @@ def to_attrs(cset: Any, value: Any, bo: str, known: dict[str, Any] | None) -> li
             cls = attr_class(spec, cset, dec, bo, fmt_key=key)
         else:
             cls = attr_class(spec, cset, dec, bo)
+        # A list is the attribute repeated, except for kinds whose value is a
+        # list, and struct attributes the spec calls arrays (a struct's run
+        # the spec does not mark is given as a list inside the list).
         multi = isinstance(v, list) and (
             cls._nl_kind not in ("nest", "indexed", "array", "submsg", "records")
             or (v and all(isinstance(x, dict) for x in v) and cls._nl_kind == "nest")
         )
+        if multi and cls._nl_kind == "struct" and getattr(dec, "array", False):
+            multi = False
         _INHERITED.append(siblings)  # nests below choose formats by these too
         try:
             for one in v if multi else [v]:
