@@ -548,7 +548,10 @@ def _malformed(draw: Any, base: st.SearchStrategy[Any]) -> tuple[Any, str]:
     kind = draw(st.sampled_from(kinds))
     if kind == "nlmsg_len":
         right = _built_len(msg)
-        msg.nlmsg_len = draw(st.integers(0, 0xFFFFFFFF).filter(lambda n: n != right))
+        size = len(bytes(msg))
+        msg.nlmsg_len = draw(
+            st.integers(0, 0xFFFFFFFF).filter(lambda n: n != right and not _fits_swapped(n, size))
+        )
     elif kind == "unknown_type":
         cset = body._nl_cset
         known = set(cset.by_type) if cset is not None else set()
@@ -601,7 +604,11 @@ def _malformed_declared(draw: Any, msg: Any) -> tuple[Any, str]:
         # bytes off is another, valid message.  Wrong for sure: shorter than
         # the header, or past the end of the buffer.
         size = len(bytes(msg))
-        msg.nlmsg_len = draw(st.integers(0, 15) | st.integers(size + 1, 0xFFFFFFFF))
+        msg.nlmsg_len = draw(
+            (st.integers(0, 15) | st.integers(size + 1, 0xFFFFFFFF)).filter(
+                lambda n: not _fits_swapped(n, size)
+            )
+        )
     elif kind == "cut":
         data = bytes(msg)
         msg = type(msg)(data[:-1])
@@ -616,6 +623,14 @@ def _malformed_declared(draw: Any, msg: Any) -> tuple[Any, str]:
             now[0] = 0  # at its largest already: 0 promises less
         setattr(target, item.name, now if item.count > 1 else now[0])
     return msg, kind
+
+
+def _fits_swapped(n: int, size: int) -> bool:
+    """Would `n`, read in the other byte order, be a length that fits the
+    message?  Then the dissector rightly reads the header that way (it
+    guesses the byte order from the first nlmsg_len), and there is no
+    defect to report."""
+    return 16 <= int.from_bytes(n.to_bytes(4, "little"), "big") <= size
 
 
 def _built_len(msg: Any) -> int:
