@@ -570,8 +570,15 @@ def _malformed(draw: Any, base: st.SearchStrategy[Any]) -> tuple[Any, str]:
         i = draw(st.integers(0, len(attrs) - 1))
         a = attrs[i]
         if kind == "nla_len":
-            right = _length(a)
-            a.nla_len = draw(st.integers(0, 0xFFFF).filter(lambda n: n != right))
+            # Shorter than the header, or past the end of the body: a length
+            # that ends on an attribute boundary inside the body can make
+            # another valid message (a nest cut to nothing, its children
+            # read as the parent's), which no dissector can call wrong.
+            left = sum(len(bytes(x)) for x in attrs[i:])
+            wrong = st.integers(0, 3)
+            if left < 0xFFFF:
+                wrong = wrong | st.integers(left + 1, 0xFFFF)
+            a.nla_len = draw(wrong)
 
         elif kind == "truncate":
             raw = bytes(a)
@@ -618,7 +625,9 @@ def _malformed_declared(draw: Any, msg: Any) -> tuple[Any, str]:
         built = target._write_parts()[index]
         now = list(struct.unpack(fmt[0] + str(item.count) + fmt[1:], built))
         top = (1 << (8 * struct.calcsize(fmt))) - 1
-        now[0] = min(top, now[0] + draw(st.integers(1, 64)))
+        # at least 4 more: alignment padding (up to 3 zero bytes) may legally
+        # be counted in a length (libaudit counts it in buflen)
+        now[0] = min(top, now[0] + draw(st.integers(4, 64)))
         if now[0] == struct.unpack_from(fmt, built)[0]:
             now[0] = 0  # at its largest already: 0 promises less
         setattr(target, item.name, now if item.count > 1 else now[0])
