@@ -477,8 +477,15 @@ def _message(draw: Any, mtype: MessageType, bo: str, registry: Any) -> Any:
     if cset is not None:
         attrs = draw(set_values(cset, 0, cls._known_kw(kw)))
     body = cls(attrs=attrs, **kw) if cset is not None else cls(**kw)
+    request_flags = [0x1, 0x5, 0x301, 0x405]
+    if mtype.role == "request" and not spec.is_genl:
+        dump_op = reg.dump_request_op(mtype.protocol, cls._nl_type)
+        if dump_op is not None and dump_op is not op:
+            # NLM_F_DUMP would make it the dump request of another layout
+            # (XFRM_MSG_GETSA without its struct xfrm_usersa_id)
+            request_flags = [0x1, 0x5, 0x405]
     flags = (
-        draw(st.sampled_from([0x1, 0x5, 0x301, 0x405]))
+        draw(st.sampled_from(request_flags))
         if mtype.role == "request"
         else draw(st.sampled_from([0x0, 0x2]))
     )

@@ -101,6 +101,7 @@ class StructLayout:
         "keys",
         "trailer",
         "unions",
+        "open_unions",
         "flex",
     )
 
@@ -121,7 +122,13 @@ class StructLayout:
         # (member abbrev, selecting member abbrev, {selector value: (bytes
         # used, formatter)}): a C union shown by another member's value
         # (br_mdb_entry.addr by its proto)
+        # The selecting member may sit in a nested struct (``sa-id.family``)
+        # and the union in one too (``id.daddr``): both are found among
+        # the descendants.
         self.unions: list[tuple[str, str, dict[int, tuple[int, Formatter]]]] = []
+        # unions whose selector is a member of an enclosing struct, by the
+        # selector's spec name: the enclosing layout resolves them
+        self.open_unions: list[tuple[str, str, dict[int, tuple[int, Formatter]]]] = []
         # Fast path: one unpack for a struct made only of same-order integers.
         self.whole: struct.Struct | None = None
         self.int_members: list[StructMember] = []
@@ -240,7 +247,13 @@ class StructLayout:
         parent.add(node)
 
     def _show_unions(self, children: list[Node]) -> None:
-        by_abbrev = {c.abbrev: c for c in children}
+        by_abbrev: dict[str, Node] = {}
+        todo = list(children)
+        while todo:
+            c = todo.pop()
+            by_abbrev.setdefault(c.abbrev, c)
+            if c.children:
+                todo.extend(c.children)
         for member, selector, formats in self.unions:
             node = by_abbrev.get(member)
             sel = by_abbrev.get(selector)

@@ -243,8 +243,17 @@ def _tc_verdict(v: Any) -> str:
 _tc_verdict.short = _tc_verdict_short  # type: ignore[attr-defined]
 
 
+def hex32(v: Any) -> str:
+    """A 32-bit number as eight hex digits (``0x00002001``), the way
+    ``ip xfrm`` prints an SPI."""
+    if isinstance(v, int) and 0 <= v < 1 << 32:
+        return f"0x{v:08x}"
+    return as_hex(v)
+
+
 HINTS: dict[str, Formatter] = {
     "hex": as_hex,
+    "hex32": hex32,
     "mac": mac,
     "fddi": mac,
     "ipv4": ipv4,

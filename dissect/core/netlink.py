@@ -611,7 +611,13 @@ def decode_message(
         names = C.TYPE_NAMES_BY_PROTOCOL.get(msg.protocol)
         rec = _answered_request(session, msg, to_kernel, echo, None)
         layout = session.registry.raw_layout(
-            msg.protocol, t, to_kernel, bo, names, event=rec is None
+            msg.protocol,
+            t,
+            to_kernel,
+            bo,
+            names,
+            event=rec is None,
+            dump=to_kernel and bool(msg.flags & C.NLM_F_DUMP),
         )
         if layout is not None:
             msg.family = layout.spec.name
@@ -999,7 +1005,12 @@ def _decode_echo_body(
         body = _decode_genl_header(echo, data, body, end, layout)
     else:
         layout = session.registry.raw_layout(
-            echo.protocol, echo.type, True, bo, C.TYPE_NAMES_BY_PROTOCOL.get(echo.protocol)
+            echo.protocol,
+            echo.type,
+            True,
+            bo,
+            C.TYPE_NAMES_BY_PROTOCOL.get(echo.protocol),
+            dump=bool(echo.flags & C.NLM_F_DUMP),
         )
     echo.layout = layout
     if layout is None:

@@ -2036,7 +2036,13 @@ class Netlink(Packet):
                 ctx.remember(proto, seq, t, body[0])
         else:
             lay = reg.raw_layout(
-                proto, t, to_kernel, bo, C.TYPE_NAMES_BY_PROTOCOL.get(proto), event
+                proto,
+                t,
+                to_kernel,
+                bo,
+                C.TYPE_NAMES_BY_PROTOCOL.get(proto),
+                event,
+                dump=to_kernel and bool(flags & C.NLM_F_DUMP),
             )
             if to_kernel and not self._nl_echo:
                 ctx.remember(proto, seq, t, None)

@@ -203,19 +203,29 @@ class Compiler:
                     members.append(StructMember(mab, mname, off, size, "bytes", None, fmt))
                 off += size
         lay = StructLayout(sdisplay, ab, members)
-        for m in sdef.members:
-            if m.union_by is not None:
-                sel, fmts = m.union_by
-                lay.unions.append(
-                    (
-                        f"{ab}.{field_name(m.name)}",
-                        f"{ab}.{field_name(sel)}",
-                        {
-                            v: (n, self.formatter("binary", h, None, False, None) or disp.hexbytes)
-                            for v, n, h in fmts
-                        },
-                    )
-                )
+        names = {m.name for m in sdef.members}
+        # Unions of this struct's members, then those of nested structs
+        # whose selector is not in their own struct (struct xfrm_id's daddr
+        # by the family of the struct around it).
+        wanted: list[tuple[str, str, dict[int, tuple[int, disp.Formatter]]]] = [
+            (
+                f"{ab}.{field_name(m.name)}",
+                m.union_by[0],
+                {
+                    v: (n, self.formatter("binary", h, None, False, None) or disp.hexbytes)
+                    for v, n, h in m.union_by[1]
+                },
+            )
+            for m in sdef.members
+            if m.union_by is not None
+        ]
+        wanted += [u for sm in members if sm.sub is not None for u in sm.sub.open_unions]
+        for member_ab, sel, fmts in wanted:
+            if sel.split(".", 1)[0] in names:
+                sel_ab = ".".join([ab, *(field_name(p) for p in sel.split("."))])
+                lay.unions.append((member_ab, sel_ab, fmts))
+            else:
+                lay.open_unions.append((member_ab, sel, fmts))
         if sdef.trailer is not None:
             t = sdef.trailer
             lay.trailer = Trailer(

@@ -138,11 +138,18 @@ def field_path(
             else:
                 path.append(f"{path[-1]}.{field_name(part)}")
         return tuple(path)
-    if header is not None and not rest:
-        ab = f"{header.abbrev}.{field_name(key)}"
-        if any(m.abbrev == ab for m in header.members):
-            return (header.abbrev, ab)
-    return None
+    # a fixed-header member, or one of a struct nested in it (``id.spi``)
+    lay, path = header, []
+    for part in key.split("."):
+        if lay is None:
+            return None
+        ab = f"{lay.abbrev}.{field_name(part)}"
+        m = next((m for m in lay.members if m.abbrev == ab), None)
+        if m is None:
+            return None
+        path.append(ab)
+        lay = m.sub if m.kind == "struct" else None
+    return (header.abbrev, *path) if header is not None else None
 
 
 def compile_summary(
@@ -249,6 +256,9 @@ class _RawFamily:
     protonum: int
     specs: list[Spec] = field(default_factory=list)
     requests: dict[int, tuple[Spec, OpSpec]] = field(default_factory=dict)
+    # requests with NLM_F_DUMP: the first operation listing the number in
+    # its ``dump`` block
+    dump_requests: dict[int, tuple[Spec, OpSpec]] = field(default_factory=dict)
     replies: dict[int, tuple[Spec, OpSpec]] = field(default_factory=dict)
     events: dict[int, tuple[Spec, OpSpec]] = field(default_factory=dict)
 
@@ -329,6 +339,8 @@ class Registry:
             for op in spec.operations:
                 for v in op.requests:
                     fam.requests.setdefault(v, (spec, op))
+                for v in op.dump_requests:
+                    fam.dump_requests.setdefault(v, (spec, op))
                 for v in op.replies:
                     fam.replies.setdefault(v, (spec, op))
                 for v in op.events:
@@ -527,6 +539,13 @@ class Registry:
             return ("request", "reply", "event")
         return ("event", "reply", "request") if event else ("reply", "event", "request")
 
+    def dump_request_op(self, protonum: int, msg_type: int) -> OpSpec | None:
+        """The operation that decodes a request of `msg_type` with
+        NLM_F_DUMP, when one lists it in its ``dump`` block."""
+        fam = self._raw.get(protonum)
+        hit = fam.dump_requests.get(msg_type) if fam is not None else None
+        return hit[1] if hit is not None else None
+
     def raw_layout(
         self,
         protonum: int,
@@ -535,14 +554,20 @@ class Registry:
         bo: str,
         type_names: dict[int, str] | None = None,
         event: bool = False,
+        dump: bool = False,
     ) -> MessageLayout | None:
-        key = ("raw", protonum, msg_type, to_kernel, bo, event)
+        """The layout of message type `msg_type`; `dump` for a request
+        with NLM_F_DUMP, which an operation's ``dump`` block decodes
+        (its fixed header may differ from the ``do`` request's)."""
+        fam = self._raw.get(protonum)
+        dump = dump and fam is not None and msg_type in fam.dump_requests
+        key = ("raw", protonum, msg_type, to_kernel, bo, event, dump)
         if key in self._layouts:
             return self._layouts[key]
-        fam = self._raw.get(protonum)
         lay = None
         if fam is not None:
-            tables = {"request": fam.requests, "reply": fam.replies, "event": fam.events}
+            requests = fam.dump_requests if dump else fam.requests
+            tables = {"request": requests, "reply": fam.replies, "event": fam.events}
             for role in self._role_order(to_kernel, event):
                 hit = tables[role].get(msg_type)
                 if hit is not None:

@@ -152,6 +152,10 @@ class OpSpec:
     # nlshark extension: the operation covers ranges of numbers (``last``);
     # each message is named after the operation and its number
     ranged: bool = False
+    # the request numbers of the operation's ``dump`` block: a request with
+    # NLM_F_DUMP is looked up among these first (XFRM_MSG_GETSA has a fixed
+    # header, its dump request has none)
+    dump_requests: set[int] = field(default_factory=set)
 
 
 @dataclass
@@ -468,10 +472,13 @@ def spec_from_dict(doc: Any, source: str = "<dict>", origin: str = "builtin") ->
         requests: set[int] = set()
         replies: set[int] = set()
         events: set[int] = set()
+        dump_requests: set[int] = set()
         for kind in ("do", "dump"):
             rq, rp = _op_values(o.get(kind), f"{w}.{kind}", consts)
             requests |= rq
             replies |= rp
+            if kind == "dump":
+                dump_requests = rq
         for kind in ("notify", "event"):
             blk = o.get(kind)
             if isinstance(blk, dict) and "value" in blk:
@@ -533,6 +540,7 @@ def spec_from_dict(doc: Any, source: str = "<dict>", origin: str = "builtin") ->
                 hook=_opt_str(o.get("hook")),
                 summary_hook=_opt_str(o.get("summary-hook")),
                 kind=_opt_str(o.get("kind")),
+                dump_requests=dump_requests,
                 ranged=any(
                     isinstance(b, dict) and "last" in b
                     for k in ("do", "dump", "event", "notify")
