@@ -122,13 +122,16 @@ class StructLayout:
         # (member abbrev, selecting member abbrev, {selector value: (bytes
         # used, formatter)}): a C union shown by another member's value
         # (br_mdb_entry.addr by its proto)
-        # The selecting member may sit in a nested struct (``sa-id.family``)
-        # and the union in one too (``id.daddr``): both are found among
-        # the descendants.
-        self.unions: list[tuple[str, str, dict[int, tuple[int, Formatter]]]] = []
-        # unions whose selector is a member of an enclosing struct, by the
-        # selector's spec name: the enclosing layout resolves them
-        self.open_unions: list[tuple[str, str, dict[int, tuple[int, Formatter]]]] = []
+        # The selecting members are tried in order, the first whose value
+        # names a format decides; they and the union may sit in nested
+        # structs (``sa-id.family``, ``id.daddr``): all are found among the
+        # descendants.
+        self.unions: list[tuple[str, tuple[str, ...], dict[int, tuple[int, Formatter]]]] = []
+        # unions an enclosing struct may (also) decide, by the selector's
+        # spec name: (member abbrev, name, selectors so far, formats)
+        self.open_unions: list[
+            tuple[str, str, tuple[str, ...], dict[int, tuple[int, Formatter]]]
+        ] = []
         # Fast path: one unpack for a struct made only of same-order integers.
         self.whole: struct.Struct | None = None
         self.int_members: list[StructMember] = []
@@ -254,17 +257,19 @@ class StructLayout:
             by_abbrev.setdefault(c.abbrev, c)
             if c.children:
                 todo.extend(c.children)
-        for member, selector, formats in self.unions:
+        for member, selectors, formats in self.unions:
             node = by_abbrev.get(member)
-            sel = by_abbrev.get(selector)
-            if node is None or sel is None or not isinstance(node.value, bytes):
+            if node is None or not isinstance(node.value, bytes):
                 continue
-            hit = formats.get(sel.value)
-            if hit is None:
-                continue  # an unknown selector value: the bytes stay hex
-            used, fmt = hit
-            node.value = node.value[:used]
-            node.fmt = fmt
+            for selector in selectors:
+                sel = by_abbrev.get(selector)
+                hit = formats.get(sel.value) if sel is not None else None
+                if hit is not None:
+                    used, fmt = hit
+                    node.value = node.value[:used]
+                    node.fmt = fmt
+                    break
+            # no selector names a format: the bytes stay hex
 
 
 # ---------------------------------------------------------------------------

@@ -204,13 +204,18 @@ class Compiler:
                 off += size
         lay = StructLayout(sdisplay, ab, members)
         names = {m.name for m in sdef.members}
-        # Unions of this struct's members, then those of nested structs
-        # whose selector is not in their own struct (struct xfrm_id's daddr
-        # by the family of the struct around it).
-        wanted: list[tuple[str, str, dict[int, tuple[int, disp.Formatter]]]] = [
+        # Unions: (member abbrev, selector name, selector abbrevs found so
+        # far, formats).  A selector that is no member here (struct
+        # xfrm_id's daddr by `family`) is looked up in the struct around
+        # this one; a plain name found here also falls back to the
+        # enclosing struct's member of that name when its own value names
+        # no format (a selector's AF_UNSPEC: the SA's family decides, as
+        # `ip xfrm` shows it).
+        wanted: list[tuple[str, str, tuple[str, ...], dict[int, tuple[int, disp.Formatter]]]] = [
             (
                 f"{ab}.{field_name(m.name)}",
                 m.union_by[0],
+                (),
                 {
                     v: (n, self.formatter("binary", h, None, False, None) or disp.hexbytes)
                     for v, n, h in m.union_by[1]
@@ -220,12 +225,15 @@ class Compiler:
             if m.union_by is not None
         ]
         wanted += [u for sm in members if sm.sub is not None for u in sm.sub.open_unions]
-        for member_ab, sel, fmts in wanted:
+        for member_ab, sel, chain, fmts in wanted:
             if sel.split(".", 1)[0] in names:
                 sel_ab = ".".join([ab, *(field_name(p) for p in sel.split("."))])
-                lay.unions.append((member_ab, sel_ab, fmts))
+                chain = (*chain, sel_ab)
+                lay.unions.append((member_ab, chain, fmts))
+                if "." not in sel:
+                    lay.open_unions.append((member_ab, sel, chain, fmts))
             else:
-                lay.open_unions.append((member_ab, sel, fmts))
+                lay.open_unions.append((member_ab, sel, chain, fmts))
         if sdef.trailer is not None:
             t = sdef.trailer
             lay.trailer = Trailer(

@@ -106,7 +106,9 @@ class Summary:
                         break
                     if mod:
                         v = str(node.value)
-                    elif node._display is None:
+                    elif node._display is None or getattr(node.fmt, "short", None) is not None:
+                        # the short form (``esp``, not ``esp (50)``) even when
+                        # a renderer already cached the node's full display
                         v = short_display(node.fmt, node.value)
                     else:
                         v = node.display
@@ -123,7 +125,12 @@ def field_path(
     key: str, attrs: CompiledAttrSet | None, header: StructLayout | None
 ) -> FieldPath | None:
     """Resolve a summary placeholder (``ifname``, ``linkinfo.kind``,
-    ``ifi-index``) to the abbreviations that lead to it."""
+    ``ifi-index``) to the abbreviations that lead to it.  A fixed-header
+    member wins over an attribute of the same name (struct
+    xfrm_usersa_id's ``proto`` and XFRMA_PROTO)."""
+    hit = _header_path(key, header)
+    if hit is not None:
+        return hit
     first, *rest = key.split(".")
     if attrs is not None and first in attrs.by_name:
         dec = attrs.by_name[first]
@@ -138,8 +145,15 @@ def field_path(
             else:
                 path.append(f"{path[-1]}.{field_name(part)}")
         return tuple(path)
-    # a fixed-header member, or one of a struct nested in it (``id.spi``)
-    lay, path = header, []
+    return None
+
+
+def _header_path(key: str, header: StructLayout | None) -> FieldPath | None:
+    """A fixed-header member, or one of a struct nested in it (``id.spi``)."""
+    if header is None:
+        return None
+    lay: StructLayout | None = header
+    path = []
     for part in key.split("."):
         if lay is None:
             return None
@@ -149,7 +163,7 @@ def field_path(
             return None
         path.append(ab)
         lay = m.sub if m.kind == "struct" else None
-    return (header.abbrev, *path) if header is not None else None
+    return (header.abbrev, *path)
 
 
 def compile_summary(
