@@ -45,6 +45,7 @@ from dissect.scapy.layers import (
     _field_size,
     _unknown_class,
     iter_layers,
+    pyname,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,6 +88,11 @@ def _attr_leaves(attrs, off, out):
                 out.append((off, name, True))
             elif kind == "bytes":
                 out.append((off, name, bytes(v)))
+            elif kind == "struct" and isinstance(v, list):  # a struct-array (XFRMA_TMPL)
+                pos = off + 4
+                for el in v:
+                    _struct_leaves(el, pos, out)
+                    pos += len(bytes(el))
             elif kind == "struct" and v is not None:
                 _struct_leaves(v, off + 4, out)
             elif kind == "records":
@@ -142,6 +148,8 @@ def _our_nodes(frame):
     table = {}
     for n in frame.root.walk():
         table.setdefault((n.offset, n.name), n)
+        # Scapy's name for a member called after a Python keyword (`in_`)
+        table.setdefault((n.offset, pyname(n.name)), n)
     return table
 
 

@@ -1976,9 +1976,21 @@ class Netlink(Packet):
         return s[16:]
 
     def do_dissect_payload(self, s: bytes) -> None:
-        if not s:
-            return
         ln = self.fields.get("nlmsg_len") or 0
+        if not s:
+            if ln == 16 and (self.fields.get("nlmsg_type") or 0) >= C.NLMSG_MIN_TYPE:
+                # a body of attributes only, none given (XFRM_MSG_FLUSHPOLICY,
+                # a GETPOLICY dump request): still the operation's layer
+                cls = self.body_class_for(s)
+                if (
+                    isinstance(cls, type)
+                    and issubclass(cls, NlBody)
+                    and cls._nl_layout is None
+                    and cls._nl_cset is not None
+                    and not cls._nl_genl
+                ):
+                    self.add_payload(cls(s, _underlayer=self))
+            return
         if ln < 16:
             body: Packet = raw_body_class(self._nl_bo)(s)
             self.add_payload(body)
