@@ -162,7 +162,7 @@ class NlVarIntField(Field[Any, Any]):
 
     def addfield(self, pkt: Any, s: bytes, val: Any) -> bytes:
         if val is None:
-            return s
+            return s + bytes(self.cls()) if self.member else s
         if isinstance(val, VolatileValue):
             val = val._fix()
         width = getattr(val, "width", None)
@@ -312,15 +312,18 @@ class NlArrayField(FieldListField):  # type: ignore[misc]
 
 
 class NlPacketField(Field[Any, Any]):
-    """One struct (a fixed-size layer) inside a layer; ``None`` if absent."""
+    """One struct (a fixed-size layer) inside a layer; ``None`` if absent.
+    A `member` of a struct cannot be absent in C: not given, it is built as
+    zeros (an SA's lifetimes, its selector)."""
 
-    __slots__ = ["cls_ref"]
+    __slots__ = ["cls_ref", "member"]
     holds_packets = 1
     islist = 1  # a list value is an array of structs, not packets to generate
 
-    def __init__(self, name: str, cls_ref: Any) -> None:
+    def __init__(self, name: str, cls_ref: Any, member: bool = False) -> None:
         Field.__init__(self, name, None, "B")
         self.cls_ref = cls_ref  # a callable returning the class (lazy)
+        self.member = member
 
     @property
     def cls(self) -> Any:
@@ -335,7 +338,7 @@ class NlPacketField(Field[Any, Any]):
 
     def addfield(self, pkt: Any, s: bytes, val: Any) -> bytes:
         if val is None:
-            return s
+            return s + bytes(self.cls()) if self.member else s
         if isinstance(val, VolatileValue):
             val = val._fix()
         if isinstance(val, list):

@@ -281,7 +281,11 @@ def _member_fields(spec: Spec | None, layout: A.StructLayout) -> list[Any]:
             names, is_flags = enums.get(m.name, (None, False))
             out.append(NlIntField(pyname(m.name), 0, m.st.format, names, m.fmt, is_flags))
         elif m.kind == "struct" and m.sub is not None:
-            out.append(NlPacketField(pyname(m.name), (lambda sub=m.sub: struct_class(spec, sub))))
+            out.append(
+                NlPacketField(
+                    pyname(m.name), (lambda sub=m.sub: struct_class(spec, sub)), member=True
+                )
+            )
         else:
             out.append(NlFixedBytesField(pyname(m.name), m.size, m.fmt))
         pos = m.offset + m.size
