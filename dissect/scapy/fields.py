@@ -162,7 +162,7 @@ class NlVarIntField(Field[Any, Any]):
 
     def addfield(self, pkt: Any, s: bytes, val: Any) -> bytes:
         if val is None:
-            return s + bytes(self.cls()) if self.member else s
+            return s
         if isinstance(val, VolatileValue):
             val = val._fix()
         width = getattr(val, "width", None)
