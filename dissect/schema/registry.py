@@ -142,6 +142,10 @@ def field_path(
         ab = f"{header.abbrev}.{field_name(key)}"
         if any(m.abbrev == ab for m in header.members):
             return (header.abbrev, ab)
+        # the bytes a member counts after the fixed header (its trailer),
+        # a node of the message itself: nduseroptmsg's options
+        if header.trailer is not None and header.trailer.name == field_name(key):
+            return (header.trailer.abbrev,)
     return None
 
 
