@@ -363,6 +363,19 @@ def test_nduseropt_from_the_router(capture) -> None:
         assert len(opts) == opts[1] * 8  # one ND option, its length in 8-byte units
     # the RDNSS option (type 25) of the advertisement
     assert any(m.node.find("rtnl.nduseroptmsg.options").value[0] == 25 for m in msgs)
+    # and each option split as captures/scripts/rtnl_full_ra.py wrote it
+    shown = {}
+    for m in msgs:
+        opt = m.node.find("rtnl.nduseropt.option")
+        fields = {c.name: c.display for c in opt.children}
+        shown[fields["type"]] = fields
+        assert not [n for n, _ in m.node.all_notes()]
+    assert shown["RDNSS (25)"]["address"] == "2001:db8::53"
+    assert shown["RDNSS (25)"]["lifetime"] == "600 s"
+    info = shown["prefix information (3)"]
+    assert info["prefix"] == "2001:db8:5a::" and info["prefix length"] == "64"
+    assert info["flags"] == "0xc0 (on-link|autonomous)"
+    assert info["valid lifetime"] == "86400 s" and info["preferred lifetime"] == "14400 s"
 
 
 def test_cache_report_agrees_with_ip_monitor(capture) -> None:
@@ -408,3 +421,57 @@ def test_ipv6_multicast_and_anycast_dumps_agree_with_proc(capture, type_name, fi
         for m in _during(frames, cmd, "rt-addr", type_name)
     }
     assert decoded and decoded == _proc_addrs(cmds, path)
+
+
+def _nduseropt(options: bytes) -> list:
+    """An RTM_NEWNDUSEROPT notification carrying `options` (struct
+    nduseroptmsg, linux/rtnetlink.h), decoded."""
+    import struct
+
+    import dissect
+    from dissect.capture import netlink_pseudo_header
+
+    body = struct.pack("=BxHiBBHI", 10, len(options), 3, 134, 0, 0, 0) + options
+    body += bytes(-len(body) % 4)
+    msg = struct.pack("=IHHII", 16 + len(body), 68, 0, 0, 0) + body
+    frame = dissect.decode_frame(netlink_pseudo_header(0) + msg)
+    return frame.messages
+
+
+def test_nd_options_of_every_kind_the_kernel_forwards() -> None:
+    import socket
+    import struct
+
+    a6 = lambda t: socket.inet_pton(socket.AF_INET6, t)  # noqa: E731
+    dnssl = b"\x07example\x03com\x00\x03lab\x00"
+    dnssl += bytes(-(len(dnssl) + 8) % 8)
+    opts = (
+        struct.pack("!BBHI", 25, 5, 0, 0xFFFFFFFF) + a6("2001:db8::1") + a6("2001:db8::2")
+        + struct.pack("!BBHI", 31, (8 + len(dnssl)) // 8, 0, 300) + dnssl
+        + struct.pack("!BBBBI", 24, 2, 48, 0x08, 1800) + a6("2001:db8:77::")[:8]
+        + struct.pack("!BBH", 38, 2, (600 // 8) << 3 | 1) + a6("64:ff9b::")[:12]
+        + struct.pack("!BB", 37, 3) + b"https://cp.example/\0\0\0"
+        + struct.pack("!BB", 200, 1) + b"\xaa" * 6
+    )  # fmt: skip
+    (m,) = _nduseropt(opts)
+    node = m.node.find("rtnl.nduseroptmsg.options")
+    kids = {c.name: c.display for c in node.children}
+    assert kids["ND option: RDNSS"] == "2001:db8::1 2001:db8::2"
+    assert kids["ND option: DNSSL"] == "example.com lab"
+    assert kids["ND option: route information"] == "2001:db8:77::/48 preference high"
+    assert kids["ND option: PREF64"] == "64:ff9b::/64"
+    assert kids["ND option: captive portal"] == "https://cp.example/"
+    assert "ND option: option 200" in kids
+    assert not [n for n, _ in m.node.all_notes()]
+    assert "RDNSS 2001:db8::1 2001:db8::2" in m.info
+
+
+def test_nd_option_lengths_that_lie_are_malformed() -> None:
+    import struct
+
+    (m,) = _nduseropt(struct.pack("!BBHI", 25, 0, 0, 1))
+    notes = [n.text for _, n in m.node.all_notes()]
+    assert any("ND option 25: length 0" in t for t in notes)
+    (m,) = _nduseropt(struct.pack("!BBHI", 25, 3, 0, 1))
+    notes = [n.text for _, n in m.node.all_notes()]
+    assert any("runs 16 bytes past the options" in t for t in notes)

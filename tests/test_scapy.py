@@ -45,7 +45,6 @@ from dissect.scapy.layers import (
     _field_size,
     _unknown_class,
     iter_layers,
-    pyname,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,6 +60,18 @@ SETTINGS = settings(
 # -- leaves: (offset in the frame, name, value) of a built or dissected message
 
 
+def _member_name(field: str) -> str:
+    """The struct member a field stands for (layers.pyname in reverse:
+    ``from_`` is member ``from``, ``m_8021q`` is ``8021q``)."""
+    import keyword
+
+    if field.endswith("_") and keyword.iskeyword(field[:-1]):
+        return field[:-1]
+    if field.startswith("m_") and not field[2:].isidentifier():
+        return field[2:]
+    return field
+
+
 def _struct_leaves(pkt, off, out):
     pos = off
     for f in pkt.fields_desc[:-1]:
@@ -69,7 +80,7 @@ def _struct_leaves(pkt, off, out):
         if isinstance(f, NlPacketField) and v is not None:
             _struct_leaves(v, pos, out)
         elif not f.name.startswith("_gap") and isinstance(v, int):
-            out.append((pos, f.name, v))
+            out.append((pos, _member_name(f.name), v))
         pos += size
 
 
@@ -136,7 +147,7 @@ def leaves(msg: Netlink, base: int = 16) -> list[tuple[int, str, object]]:
         if isinstance(f, NlPacketField) and v is not None:
             _struct_leaves(v, pos, out)
         elif f.name not in ("cmd", "version", "reserved") and isinstance(v, int):
-            out.append((pos, f.name, v))
+            out.append((pos, _member_name(f.name), v))
         pos += _field_size(f)
     hsize = pos - base - 16
     pos = base + 16 + ((hsize + 3) & ~3)
@@ -148,8 +159,6 @@ def _our_nodes(frame):
     table = {}
     for n in frame.root.walk():
         table.setdefault((n.offset, n.name), n)
-        # Scapy's name for a member called after a Python keyword (`in_`)
-        table.setdefault((n.offset, pyname(n.name)), n)
     return table
 
 
@@ -713,3 +722,15 @@ def test_struct_runs_and_counted_trailers():
     again = type(srh)(raw)
     assert again.value.segments == segs and again.extra == b""
     assert "2001:db8:bb::2" in again.value.fieldtype["segments"].i2repr(again.value, segs)
+
+
+def test_keyword_member_names_round_trip():
+    """A struct member named like a Python keyword (ifla_vlan_qos_mapping's
+    ``from``) is field ``from_`` in the layers and ``from`` in our tree."""
+    rt = family("rt-link")
+    data = {"id": 5, "egress-qos": [{"mapping": {"from_": 1, "to": 2}}]}
+    msg = Netlink(nlmsg_flags="REQUEST") / rt.newlink(
+        ifname="v", linkinfo={"kind": "vlan", "data": data}
+    )
+    check_round_trip(msg)
+    assert ("from", 1) in [(name, v) for _, name, v in leaves(msg)]

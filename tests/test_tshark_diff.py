@@ -334,10 +334,10 @@ FIELDS: dict[str, F] = {
     "netlink-sock_diag.shutdown": _a(INT, "sockdiag.inet.shutdown", "sockdiag.unix.shutdown"),
     "netlink-sock_diag.unix_name": F("attr", STR, None),
     "netlink-sock_diag.unix_peer_inode": F("attr", INT, None),
-    # struct nfgenmsg (linux/netfilter/nfnetlink.h): no schema of ours yet
-    "netlink-netfilter.family": F("member", INT, None),
-    "netlink-netfilter.version": F("member", INT, None),
-    "netlink-netfilter.res_id": F("member", INT, None),
+    # struct nfgenmsg (linux/netfilter/nfnetlink.h)
+    "netlink-netfilter.family": _m(INT, "nfnl.nfgenmsg.nfgen_family"),
+    "netlink-netfilter.version": _m(INT, "nfnl.nfgenmsg.version"),
+    "netlink-netfilter.res_id": _m(INT, "nfnl.nfgenmsg.res_id"),
     # psample (linux/psample.h); PSAMPLE_ATTR_DATA is in PAYLOAD_DISSECTIONS
     "psample.cmd": _m(INT, "genl.cmd"),
     **{

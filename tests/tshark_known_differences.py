@@ -91,13 +91,6 @@ KNOWN_DIFFERENCES: list[KnownDifference] = [
         "NETLINK_SOCK_DIAG",
     ),
     KnownDifference(
-        "*",
-        "ours-undecoded",
-        "nlshark has no netfilter (nfnetlink) schema yet: NETFILTER bodies, "
-        "including struct nfgenmsg, are shown as a raw payload.",
-        "NETLINK_NETFILTER",
-    ),
-    KnownDifference(
         "netlink-route.*_family",
         "legacy-rtgenmsg",
         "Naming only: libnl (teamnl) and wg send RTM_GETLINK / RTM_GETADDR dump "

@@ -85,6 +85,10 @@ class Trailer(NamedTuple):
     scale: int
     element_len: int | None
     fmt: Formatter
+    # a Python hook that splits the bytes (``hook:`` in the spec): ND options
+    hook: Hook | None = None
+    hook_name: str | None = None
+    problem: str | None = None
 
 
 class StructLayout:
@@ -1120,7 +1124,16 @@ def decode_trailer(
             f"{trailer.length} says {count} bytes but only {avail} follow the struct",
         )
     step = trailer.element_len
-    if step:
+    if trailer.hook_name is not None:
+        if trailer.hook is None:
+            node.note(NOTE, UNDECODED, f"hook {trailer.hook_name} not available: {trailer.problem}")
+        else:
+            try:
+                trailer.hook(node, buf, start, start + have)
+            except Exception as exc:  # a plugin's bug must not stop the dissector
+                node.children = None
+                node.note(NOTE, UNDECODED, f"hook {trailer.hook_name} failed: {exc!r}")
+    elif step:
         node.children = []
         n = have // step
         for i in range(n):

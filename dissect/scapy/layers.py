@@ -1462,9 +1462,12 @@ def body_class(
         title = _genl_name(spec, op, role, number or 0)
     else:
         # as the registry names them: by the protocol's type names, else
-        # after the operation whose request has this number
+        # after the operation whose request (else notification) has this number
         names = C.TYPE_NAMES_BY_PROTOCOL.get(spec.protonum or 0, {})
-        owner = next((o for o in spec.operations if number in o.requests), op)
+        owner = next(
+            (o for o in spec.operations if number in o.requests),
+            next((o for o in spec.operations if number in o.events), op),
+        )
         title = names.get(number or 0) or _op_const(spec, owner, "request")
         if owner.ranged and (number or 0) not in names:
             title = f"{title} {number}"  # AUDIT_USER_MSG 1100, as the registry names it

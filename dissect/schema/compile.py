@@ -236,6 +236,8 @@ class Compiler:
                 lay.open_unions.append((member_ab, sel, chain, fmts))
         if sdef.trailer is not None:
             t = sdef.trailer
+            hook_name = t.get("hook")
+            hook, problem = load_hook(self.spec.source, hook_name) if hook_name else (None, None)
             lay.trailer = Trailer(
                 f"{ab}.{field_name(t['name'])}",
                 field_name(t["name"]),
@@ -243,6 +245,9 @@ class Compiler:
                 t["scale"],
                 t["element-len"],
                 self.formatter("binary", t["display-hint"], None, False, None) or disp.hexbytes,
+                hook,
+                hook_name,
+                problem,
             )
         lay.flex = flex
         self._structs[key] = lay

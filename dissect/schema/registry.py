@@ -145,6 +145,10 @@ def field_path(
             else:
                 path.append(f"{path[-1]}.{field_name(part)}")
         return tuple(path)
+    # the bytes a member counts after the fixed header (its trailer), a
+    # node of the message itself: nduseroptmsg's options
+    if header is not None and header.trailer is not None and header.trailer.name == field_name(key):
+        return (header.trailer.abbrev,)
     return None
 
 
@@ -588,7 +592,10 @@ class Registry:
                     spec, op = hit
                     name = (type_names or {}).get(msg_type)
                     if name is None:
-                        req = fam.requests.get(msg_type)
+                        # named after the operation that owns the number: the
+                        # request, else the notification (NFT_MSG_NEWGEN answers
+                        # NFT_MSG_GETGEN and is never sent to the kernel)
+                        req = fam.requests.get(msg_type) or fam.events.get(msg_type)
                         name = (
                             c_name(req[0].op_prefix, req[1].name)
                             if req

@@ -315,6 +315,7 @@ def _load_struct(d: dict[str, Any], where: str, consts: dict[str, Any]) -> Struc
             "scale": scale,
             "element-len": _int(elem, f"{where}.trailer", consts) if elem is not None else None,
             "display-hint": t.get("display-hint"),
+            "hook": t.get("hook") if isinstance(t.get("hook"), str) else None,
         }
     return StructDef(name, members, trailer)
 
