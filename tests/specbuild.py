@@ -51,6 +51,10 @@ class MessageBuilder:
         trailer = b""
         if sdef.trailer is not None:
             trailer = bytes((i * 5 + 3) & 0xFF for i in range(16))
+            if sdef.trailer.get("hook"):
+                # bytes a hook splits into type-length records (ND options,
+                # their length in 8-byte units): one record of all 16 bytes
+                trailer = bytes([1, 2]) + trailer[2:]
         for m in sdef.members:
             ab = f"{prefix}.{field_name(m.name)}"
             if m.type in FMT:
