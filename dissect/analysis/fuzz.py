@@ -66,17 +66,6 @@ SOL_NETLINK = 270
 NETLINK_CAP_ACK = 10
 TAINTED = "/proc/sys/kernel/tainted"
 
-PROTOCOLS = {
-    "route": 0,
-    "sock_diag": 4,
-    "inet_diag": 4,
-    "xfrm": 6,
-    "audit": 9,
-    "netfilter": 12,
-    "generic": 16,
-    "genl": 16,
-}
-
 _ERRNAMES = {**errno_mod.errorcode, errno_mod.EOPNOTSUPP: "EOPNOTSUPP"}
 
 
@@ -932,7 +921,6 @@ def _dropped_by_design(data: bytes) -> bool:
 
 __all__ = [
     "MUTATORS",
-    "PROTOCOLS",
     "Attr",
     "Case",
     "Finding",

@@ -184,7 +184,7 @@ class Built:
 
 
 def _build(args: argparse.Namespace) -> Built:
-    from ..analysis.fuzz import PROTOCOLS
+    from ..core.constants import protocol_number
     from ..scapy import NetlinkContext
     from ..scapy.craft import CraftError, from_description, from_expression, message_protocol
     from ..scapy.layers import GenlIdError
@@ -193,15 +193,10 @@ def _build(args: argparse.Namespace) -> Built:
     context = NetlinkContext(_genl_ids(args.genl) or None, host=True, host_names=True)
     default_proto: int | None = None
     if args.protocol is not None:
-        text = args.protocol.lower()
-        if text in PROTOCOLS:
-            default_proto = PROTOCOLS[text]
-        elif text.isdigit() and int(text) < 32:
-            default_proto = int(text)
-        else:
-            raise CraftError(
-                f"--protocol: {args.protocol!r} is neither 0-31 nor one of {', '.join(sorted(PROTOCOLS))}"
-            )
+        try:
+            default_proto = protocol_number(args.protocol)
+        except ValueError as exc:
+            raise CraftError(f"--protocol: {exc}") from None
     with context:
         msgs = (
             from_expression(expression) if expression is not None else from_description(description)

@@ -29,19 +29,12 @@ class TemplateError(Exception):
 
 
 def _protocol(text: str) -> int:
-    from ..analysis.fuzz import PROTOCOLS
+    from ..core.constants import protocol_number
 
-    if text.lower() in PROTOCOLS:
-        return PROTOCOLS[text.lower()]
     try:
-        n = int(text, 0)
-    except ValueError:
-        raise TemplateError(
-            f"--protocol: {text!r} is neither a number nor one of {', '.join(sorted(PROTOCOLS))}"
-        ) from None
-    if not 0 <= n <= 31:
-        raise TemplateError(f"--protocol: {n} is not a netlink protocol number (0-31)")
-    return n
+        return protocol_number(text)
+    except ValueError as exc:
+        raise TemplateError(f"--protocol: {exc}") from None
 
 
 def _from_capture(args: argparse.Namespace) -> tuple[int, bytes]:

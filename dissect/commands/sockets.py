@@ -16,21 +16,8 @@ import sys
 
 from ..capture.mcast import GroupError, genl_families, genl_group_names, group_name
 from ..capture.sockets import NetlinkSocketInfo, SocketQueryError, netlink_sockets
+from ..core import constants
 from ..core.constants import PROTOCOLS
-
-# Names users type for protocols besides NETLINK_<NAME> itself.
-_ALIASES = {
-    "rtnl": 0,
-    "rtnetlink": 0,
-    "genl": 16,
-    "nfnetlink": 12,
-    "nf": 12,
-    "uevent": 15,
-    "inet_diag": 4,
-    "tcpdiag": 4,
-    "fiblookup": 10,
-    "cn": 11,
-}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,14 +46,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def protocol_number(word: str) -> int | None:
     """A netlink protocol given by number or name (``route``, ``NETLINK_GENERIC``, ``genl``)."""
-    w = word.strip().lower().replace("-", "_")
+    w = word.strip()
     if w.isdigit():
         return int(w)
-    w = w.removeprefix("netlink_")
-    for num, name in PROTOCOLS.items():
-        if name.lower() == w:
-            return num
-    return _ALIASES.get(w)
+    try:
+        return constants.protocol_number(w)
+    except ValueError:
+        return None
 
 
 def _group_text(s: NetlinkSocketInfo, genl: dict[int, str]) -> str:

@@ -40,6 +40,42 @@ def protocol_name(proto: int) -> str:
     return PROTOCOLS.get(proto, f"PROTO_{proto}")
 
 
+# Names users give protocols: the uapi name with or without NETLINK_, in any
+# case, and the usual short forms.
+PROTOCOL_NUMBERS: dict[str, int] = {
+    **{v.lower(): k for k, v in PROTOCOLS.items()},
+    **{f"netlink_{v.lower()}": k for k, v in PROTOCOLS.items()},
+    "rtnl": 0,
+    "rtnetlink": 0,
+    "inet_diag": 4,
+    "tcpdiag": 4,
+    "fiblookup": 10,
+    "cn": 11,
+    "nfnetlink": 12,
+    "nf": 12,
+    "uevent": 15,
+    "genl": 16,
+}
+
+
+def protocol_number(text: str) -> int:
+    """A netlink protocol by name (``route``, ``NETLINK_ROUTE``, ``genl``)
+    or number (0-31); ValueError, saying what is accepted, otherwise."""
+    key = text.strip().lower().replace("-", "_")
+    if key in PROTOCOL_NUMBERS:
+        return PROTOCOL_NUMBERS[key]
+    try:
+        n = int(key, 0)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is neither a number nor a netlink protocol name "
+            f"({', '.join(v.lower() for v in PROTOCOLS.values())}, ...)"
+        ) from None
+    if not 0 <= n <= 31:
+        raise ValueError(f"{n} is not a netlink protocol number (0-31)")
+    return n
+
+
 # Control messages
 NLMSG_NOOP = 1
 NLMSG_ERROR = 2

@@ -32,10 +32,8 @@ bytes.  Every mistake is a `CraftError` naming the item it is in.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
-
-from scapy.packet import Packet
 
 from .layers import (
     Family,
@@ -379,12 +377,6 @@ def socket_family(msg: Any, protocol: int | None) -> Any:
 
     proto = protocol if protocol is not None else 0
     return PROTOCOLS.get(proto, str(proto)).lower() if proto in PROTOCOLS else proto
-
-
-def iter_packets(msgs: list[Any]) -> Iterator[Packet]:
-    for m in msgs:
-        if isinstance(m, Packet):
-            yield m
 
 
 def reproducer(

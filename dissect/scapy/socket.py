@@ -46,7 +46,7 @@ import errno as errno_mod
 import select as select_mod
 import struct
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterable
 from typing import Any
 
@@ -56,7 +56,13 @@ from scapy.plist import PacketList, QueryAnswer, SndRcvList
 from scapy.supersocket import SuperSocket
 
 from ..capture.linktypes import netlink_pseudo_header
-from ..capture.nlsocket import NetlinkSocketError, RawNetlinkSocket
+from ..capture.nlsocket import (
+    NETLINK_DROP_MEMBERSHIP,
+    NETLINK_GET_STRICT_CHK,
+    SOL_NETLINK,
+    NetlinkSocketError,
+    RawNetlinkSocket,
+)
 from ..core import constants as C
 from ..core.display import errno_name, errno_text
 from .layers import HOST_BO, Family, Netlink, NetlinkBatch, NetlinkContext, NetlinkCooked, NlBody
@@ -66,6 +72,8 @@ NETLINK_KOBJECT_UEVENT = 15
 # Multicast events and other unanswered messages kept for recv/sniff; past
 # this many the oldest are dropped and counted in `NetlinkSocket.dropped`.
 MAX_QUEUED = 65536
+# Requests kept (by sequence number) for decoding the errors that answer them.
+MAX_SENT = 1024
 
 
 class NetlinkError(Exception):
@@ -105,14 +113,6 @@ class NetlinkError(Exception):
         if self.attribute:
             text += f" [at {self.attribute}]"
         return text
-
-
-def _protocol_names() -> dict[str, int]:
-    names = {v.lower(): k for k, v in C.PROTOCOLS.items()}
-    names.update({f"netlink_{v.lower()}": k for k, v in C.PROTOCOLS.items()})
-    names["rtnetlink"] = C.NETLINK_ROUTE
-    names["genl"] = C.NETLINK_GENERIC
-    return names
 
 
 class NetlinkSocket(SuperSocket):
@@ -170,6 +170,7 @@ class NetlinkSocket(SuperSocket):
         from ..core.netlink import Session
 
         self.session = Session(self.context.registry)
+        self.sent: OrderedDict[int, bytes] = OrderedDict()
         if self.genl_id is not None:
             self.context.set_genl({self.family_name: self.genl_id})
         if self.protocol == C.NETLINK_GENERIC:
@@ -177,7 +178,7 @@ class NetlinkSocket(SuperSocket):
             self.session.genl_fallback = dict(self.context.host_names())
         if strict:
             with contextlib.suppress(OSError):
-                self.raw.sock.setsockopt(270, 12, 1)  # NETLINK_GET_STRICT_CHK
+                self.raw.sock.setsockopt(SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1)
         if groups is not None and not isinstance(groups, (list, tuple, set, frozenset)):
             groups = [groups]
         try:
@@ -202,9 +203,9 @@ class NetlinkSocket(SuperSocket):
         classic = mcast.classic_family(name)
         if classic is not None:
             return classic.protocol, classic.name
-        protos = _protocol_names()
-        if key in protos:
-            return protos[key], key.removeprefix("netlink_")
+        if key in C.PROTOCOL_NUMBERS:
+            proto = C.PROTOCOL_NUMBERS[key]
+            return proto, C.protocol_name(proto).lower()
         reg = self.context.registry
         for spec in reg.specs:
             if spec.name == name and not spec.is_genl and spec.protocol != "netlink-core":
@@ -296,7 +297,7 @@ class NetlinkSocket(SuperSocket):
         """Leave a multicast group joined before."""
         name, number = self._group_number(group)
         with contextlib.suppress(OSError):
-            self.raw.sock.setsockopt(270, 2, number)  # NETLINK_DROP_MEMBERSHIP
+            self.raw.sock.setsockopt(SOL_NETLINK, NETLINK_DROP_MEMBERSHIP, number)
         self.joined.pop(name, None)
 
     @property
@@ -345,15 +346,17 @@ class NetlinkSocket(SuperSocket):
         return self.raw.sock.send(data)
 
     def _remember(self, data: bytes, now: float) -> None:
+        """Keep what was sent by sequence number: an error answering it is
+        decoded after it (`_explain`), so the extended ACK's offset can be
+        resolved even when the kernel echoes only the header."""
         frame = netlink_pseudo_header(self.protocol) + data
         if self.record:
             self.recorded.append((now, frame))
-        self._sync_genl()
-        self.session.decode(frame)  # remembers the requests for extack paths
-
-    def _sync_genl(self) -> None:
-        self.session.genl_overrides.update(self.context.user)
-        self.session.genl_names.update(self.context.names)
+        for seq, _ in requests_in(data, HOST_BO):
+            self.sent[seq] = frame
+            self.sent.move_to_end(seq)
+        while len(self.sent) > MAX_SENT:
+            self.sent.popitem(last=False)
 
     # -- receiving --------------------------------------------------------------
     def _read(self, timeout: float | None) -> bool:
@@ -385,38 +388,38 @@ class NetlinkSocket(SuperSocket):
         return True
 
     def _split(self, data: bytes, now: float, portid: int, group: int) -> list[Packet]:
-        out: list[Packet] = []
-        off = 0
         hdr = netlink_pseudo_header(self.protocol)
         if self.protocol == NETLINK_KOBJECT_UEVENT:
             # lib/kobject_uevent.c sends each event as bare text (udev's
             # re-broadcast as a "libudev" header and text): no nlmsghdr.
-            off = len(data)
-            with self.context:
-                pkt = NetlinkCooked(hdr + data)
-            pkt.time, pkt.nl_portid, pkt.nl_group, pkt.nl_error = now, portid, group, None
-            out.append(pkt)
+            return [self._packet(hdr + data, now, portid, group)]
+        out: list[Packet] = []
+        off = 0
         while off < len(data):
             length = _HDR.unpack_from(data, off)[0] if off + 16 <= len(data) else 0
             end = len(data) if length < 16 else min(len(data), off + ((length + 3) & ~3))
-            chunk = data[off:end]
-            with self.context:
-                pkt = NetlinkCooked(hdr + chunk)
-            pkt.time = now
-            pkt.nl_portid = portid
-            pkt.nl_group = group
-            pkt.nl_error = None
-            if length >= 20 and chunk[4:6] in (b"\x02\x00", b"\x03\x00", b"\x00\x02", b"\x00\x03"):
-                self._explain(pkt, hdr + chunk)
-            out.append(pkt)
+            out.append(self._packet(hdr + data[off:end], now, portid, group))
             off = end
         return out
 
+    def _packet(self, frame: bytes, now: float, portid: int, group: int) -> Packet:
+        with self.context:
+            pkt = NetlinkCooked(frame)
+        pkt.time, pkt.nl_portid, pkt.nl_group, pkt.nl_error = now, portid, group, None
+        if _msg_type(pkt) in (C.NLMSG_ERROR, C.NLMSG_DONE):
+            self._explain(pkt, frame)
+        return pkt
+
     def _explain(self, pkt: Packet, frame: bytes) -> None:
-        """Decode an ERROR or DONE with nlshark's dissector (which knows the
-        requests this socket sent) for the extended ACK's attribute path."""
-        self._sync_genl()
+        """Decode an ERROR or DONE with nlshark's dissector, after the
+        request it answers, for the extended ACK's attribute path."""
+        msg = pkt.payload
+        request = self.sent.get(msg.nlmsg_seq) if isinstance(msg, Netlink) else None
+        self.session.genl_overrides.update(self.context.user)
+        self.session.genl_names.update(self.context.names)
         try:
+            if request is not None:
+                self.session.decode(request)
             msgs = self.session.decode(frame).messages
         except Exception:  # the decoder never raises; a bug must not lose the packet
             return
@@ -430,9 +433,6 @@ class NetlinkSocket(SuperSocket):
             if not self._read(None):
                 return None
         return self.queue.popleft()
-
-    def recv_raw(self, x: int = 0) -> tuple[Any, Any, Any]:  # pragma: no cover - recv is overridden
-        raise NotImplementedError("NetlinkSocket.recv parses messages itself")
 
     @staticmethod
     def select(sockets: list[SuperSocket], remain: float | None = None) -> list[SuperSocket]:
